@@ -1,0 +1,5 @@
+"""``python -m tracebench``."""
+
+from tracebench.cli import main
+
+main()

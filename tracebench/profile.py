@@ -1,0 +1,359 @@
+"""Profile: what a program was seen to do.
+
+A Profile holds one row per (pid, exe, arch, syscall) with calls, errors and
+seconds, the distinct values seen for each syscall's non-pointer arguments
+(bounded), and where it came from.  It is built with a ``ProfileBuilder``
+(plain dict counters, cheap to update per event) and is immutable after.
+Aggregations are pandas group-bys over ``Profile.rows``.
+
+File format (``version`` 1), documented in README.md::
+
+    {"format": "tracebench-profile", "version": 1,
+     "provenance": {"source": "ptrace", "command": ["ls"], "started": "...",
+                    "kernel": "6.1.0", "tracebench": "0.1.0", "files": [],
+                    "measured": ["calls", "errors", "seconds"], "notes": [],
+                    "runs": 1},
+     "rows": [[pid, exe, arch, syscall, calls, errors, seconds], ...],
+     "args": [[arch, syscall, argno, [values...], complete], ...],
+     "partial": [[arch, syscall], ...]}
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from tracebench import __version__
+from tracebench.errors import ParseError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+FORMAT_NAME = "tracebench-profile"
+FORMAT_VERSION = 1
+COLUMNS = ("pid", "exe", "arch", "syscall", "calls", "errors", "seconds")
+SOURCES = ("ptrace", "strace-log", "strace-summary", "audit", "merge")
+MEASURES = ("calls", "errors", "seconds")
+# How many distinct values of one argument are kept per syscall before the
+# set is marked incomplete (a policy rule on it then stays undecided).
+ARG_VALUES_CAP = 64
+UNKNOWN_PID = -1
+
+SyscallKey = tuple[str, str]  # (arch, syscall)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a Profile came from."""
+
+    source: str
+    command: tuple[str, ...] = ()
+    started: str = field(default_factory=_now)
+    kernel: str = field(default_factory=platform.release)
+    tracebench: str = __version__
+    files: tuple[str, ...] = ()
+    measured: tuple[str, ...] = MEASURES
+    notes: tuple[str, ...] = ()
+    runs: int = 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "command": list(self.command),
+            "started": self.started,
+            "kernel": self.kernel,
+            "tracebench": self.tracebench,
+            "files": list(self.files),
+            "measured": list(self.measured),
+            "notes": list(self.notes),
+            "runs": self.runs,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Provenance:
+        return cls(
+            source=str(data["source"]),
+            command=tuple(str(c) for c in data.get("command", ())),
+            started=str(data.get("started", "")),
+            kernel=str(data.get("kernel", "")),
+            tracebench=str(data.get("tracebench", "")),
+            files=tuple(str(f) for f in data.get("files", ())),
+            measured=tuple(str(m) for m in data.get("measured", MEASURES)),
+            notes=tuple(str(n) for n in data.get("notes", ())),
+            runs=int(data.get("runs", 1)),
+        )
+
+
+@dataclass(frozen=True)
+class ArgValues:
+    """Distinct values seen for one argument of one syscall.
+
+    ``complete`` is False when more than ARG_VALUES_CAP distinct values were
+    seen (only the first ones are kept) or when some calls were seen without
+    their arguments: a rule on that argument cannot be judged from the set.
+    """
+
+    values: frozenset[int]
+    complete: bool = True
+
+
+class Profile:
+    """What a program was seen to do; immutable.  Build one with ProfileBuilder."""
+
+    def __init__(
+        self,
+        rows: pd.DataFrame,
+        provenance: Provenance,
+        args: Mapping[SyscallKey, Mapping[int, ArgValues]] | None = None,
+        partial: frozenset[SyscallKey] = frozenset(),
+    ) -> None:
+        self.rows = rows
+        self.provenance = provenance
+        self.args: Mapping[SyscallKey, Mapping[int, ArgValues]] = dict(args or {})
+        self.partial = partial
+
+    # -- views -------------------------------------------------------------
+
+    def measures(self, what: str) -> bool:
+        """Whether ``what`` (calls / errors / seconds) was measured for this profile."""
+        return what in self.provenance.measured
+
+    def arches(self) -> list[str]:
+        return sorted(set(self.rows["arch"]))
+
+    def syscalls(self, arch: str | None = None) -> set[str]:
+        """Names of the syscalls seen (on ``arch`` if given)."""
+        rows = self.rows if arch is None else self.rows[self.rows["arch"] == arch]
+        return set(rows["syscall"])
+
+    def summary(self, per_process: bool = False) -> pd.DataFrame:
+        """Calls, errors and seconds per (arch, syscall), or per (pid, exe, arch, syscall)."""
+        keys = ["pid", "exe", "arch", "syscall"] if per_process else ["arch", "syscall"]
+        out = self.rows.groupby(keys, as_index=False, sort=True)[
+            ["calls", "errors", "seconds"]
+        ].sum()
+        return out
+
+    def processes(self) -> pd.DataFrame:
+        """One row per (pid, exe) with its total calls."""
+        return self.rows.groupby(["pid", "exe"], as_index=False, sort=True)["calls"].sum()
+
+    def arg_values(self, arch: str, syscall: str, argno: int) -> ArgValues | None:
+        """The values seen for argument ``argno`` of ``syscall``, if recorded."""
+        return self.args.get((arch, syscall), {}).get(argno)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Profile):
+            return NotImplemented
+        return (
+            self.provenance == other.provenance
+            and self.args == other.args
+            and self.partial == other.partial
+            and _canonical_rows(self.rows) == _canonical_rows(other.rows)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    # -- serialisation -----------------------------------------------------
+
+    def to_json(self) -> str:
+        rows = [
+            [int(r.pid), str(r.exe), str(r.arch), str(r.syscall), int(r.calls),
+             int(r.errors), round(float(r.seconds), 9)]
+            for r in self.rows.sort_values(["pid", "exe", "arch", "syscall"]).itertuples()
+        ]
+        args = [
+            [arch, name, argno, sorted(v.values), v.complete]
+            for (arch, name), per_arg in sorted(self.args.items())
+            for argno, v in sorted(per_arg.items())
+        ]
+        doc = {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "provenance": self.provenance.to_json(),
+            "rows": rows,
+            "args": args,
+            "partial": sorted([list(k) for k in self.partial]),
+        }
+        return json.dumps(doc, indent=1, sort_keys=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, path: str = "<profile>") -> Profile:
+        """Load a Profile file; a damaged file or unknown version is a ParseError."""
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ParseError(f"not a tracebench profile: {exc.msg}", path=path,
+                             line=exc.lineno) from None
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
+            raise ParseError("not a tracebench profile (no \"format\": "
+                             f"\"{FORMAT_NAME}\")", path=path)
+        if doc.get("version") != FORMAT_VERSION:
+            raise ParseError(f"unsupported profile version {doc.get('version')!r} "
+                             f"(this tracebench reads version {FORMAT_VERSION})", path=path)
+        try:
+            prov = Provenance.from_json(doc["provenance"])
+            builder = ProfileBuilder(prov)
+            for pid, exe, arch, name, calls, errors, seconds in doc["rows"]:
+                builder.add(str(arch), str(name), pid=int(pid), exe=str(exe), calls=int(calls),
+                            errors=int(errors), seconds=float(seconds))
+            args: dict[SyscallKey, dict[int, ArgValues]] = {}
+            for arch, name, argno, values, complete in doc.get("args", []):
+                args.setdefault((str(arch), str(name)), {})[int(argno)] = ArgValues(
+                    frozenset(int(v) for v in values), bool(complete))
+            partial = frozenset((str(a), str(n)) for a, n in doc.get("partial", []))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ParseError(f"damaged tracebench profile: {type(exc).__name__}: {exc}",
+                             path=path) from None
+        built = builder.build()
+        return cls(built.rows, prov, args, partial)
+
+
+def _canonical_rows(rows: pd.DataFrame) -> list[tuple[Any, ...]]:
+    return sorted(
+        (int(r.pid), str(r.exe), str(r.arch), str(r.syscall), int(r.calls), int(r.errors),
+         round(float(r.seconds), 9))
+        for r in rows.itertuples()
+    )
+
+
+class ProfileBuilder:
+    """Accumulates events into a Profile; the cheap, mutable side of the model."""
+
+    def __init__(self, provenance: Provenance, arg_cap: int = ARG_VALUES_CAP) -> None:
+        self.provenance = provenance
+        self.arg_cap = arg_cap
+        # (pid, arch, syscall) -> [calls, errors, seconds]
+        self._counts: dict[tuple[int, str, str], list[float]] = {}
+        self._exe: dict[int, str] = {}
+        self._exe_rows: dict[tuple[int, str, str, str], list[float]] = {}
+        self._args: dict[SyscallKey, dict[int, set[int]]] = {}
+        self._incomplete: set[tuple[str, str, int]] = set()
+
+    def set_exe(self, pid: int, exe: str) -> None:
+        """Name the executable ``pid`` runs from now on (after an execve)."""
+        self._flush_pid(pid)
+        self._exe[pid] = exe
+
+    def _flush_pid(self, pid: int) -> None:
+        # Counts so far belong to the exe the pid ran before this change.
+        exe = self._exe.get(pid, "")
+        for key in [k for k in self._counts if k[0] == pid]:
+            c = self._counts.pop(key)
+            acc = self._exe_rows.setdefault((pid, exe, key[1], key[2]), [0, 0, 0.0])
+            acc[0] += c[0]
+            acc[1] += c[1]
+            acc[2] += c[2]
+
+    def add(self, arch: str, syscall: str, *, pid: int = UNKNOWN_PID, exe: str | None = None,
+            calls: int = 1, errors: int = 0, seconds: float = 0.0) -> None:
+        """Count ``calls`` calls (``errors`` of them failed) taking ``seconds`` in all."""
+        if exe is not None and self._exe.get(pid, "") != exe:
+            self.set_exe(pid, exe)
+        acc = self._counts.get((pid, arch, syscall))
+        if acc is None:
+            self._counts[(pid, arch, syscall)] = [calls, errors, seconds]
+        else:
+            acc[0] += calls
+            acc[1] += errors
+            acc[2] += seconds
+
+    def add_args(self, arch: str, syscall: str, values: Sequence[int | None]) -> None:
+        """Record one call's argument values; None marks a pointer or unknown argument."""
+        per_arg = self._args.get((arch, syscall))
+        if per_arg is None:
+            per_arg = self._args[(arch, syscall)] = {}
+        for argno, value in enumerate(values):
+            if value is None:
+                continue
+            seen = per_arg.get(argno)
+            if seen is None:
+                seen = per_arg[argno] = set()
+            if value in seen:
+                continue
+            if len(seen) >= self.arg_cap:
+                self._incomplete.add((arch, syscall, argno))
+                continue
+            seen.add(value)
+
+    def mark_args_incomplete(self, arch: str, syscall: str, argno: int) -> None:
+        """Say that some calls' value of this argument were not recorded."""
+        self._incomplete.add((arch, syscall, argno))
+
+    def build(self) -> Profile:
+        import pandas as pd
+
+        for pid in list(self._exe):
+            self._flush_pid(pid)
+        for (pid, arch, name), c in self._counts.items():
+            acc = self._exe_rows.setdefault((pid, self._exe.get(pid, ""), arch, name), [0, 0, 0.0])
+            acc[0] += c[0]
+            acc[1] += c[1]
+            acc[2] += c[2]
+        self._counts = {}
+        records = [
+            (pid, exe, arch, name, int(c[0]), int(c[1]), float(c[2]))
+            for (pid, exe, arch, name), c in self._exe_rows.items()
+        ]
+        rows = pd.DataFrame.from_records(records, columns=list(COLUMNS))
+        rows = rows.astype({"pid": "int64", "calls": "int64", "errors": "int64",
+                            "seconds": "float64", "exe": "object", "arch": "object",
+                            "syscall": "object"})
+        args = {
+            key: {
+                argno: ArgValues(frozenset(vals), (key[0], key[1], argno) not in self._incomplete)
+                for argno, vals in per_arg.items()
+            }
+            for key, per_arg in self._args.items()
+        }
+        return Profile(rows.reset_index(drop=True), self.provenance, args)
+
+
+def merge(profiles: Iterable[Profile], label: str = "") -> Profile:
+    """The union of several runs: calls summed, syscalls missing from some runs flagged."""
+    import pandas as pd
+
+    runs = list(profiles)
+    if not runs:
+        raise ValueError("merge needs at least one profile")
+    rows = pd.concat([p.rows for p in runs], ignore_index=True)
+    rows = rows.groupby(["pid", "exe", "arch", "syscall"], as_index=False, sort=True)[
+        ["calls", "errors", "seconds"]].sum()
+    seen = [set(zip(p.rows["arch"], p.rows["syscall"], strict=True)) for p in runs]
+    everywhere = set.intersection(*seen)
+    partial = frozenset(set.union(*seen) - everywhere)
+    args: dict[SyscallKey, dict[int, ArgValues]] = {}
+    for p in runs:
+        for key, per_arg in p.args.items():
+            slot = args.setdefault(key, {})
+            for argno, v in per_arg.items():
+                old = slot.get(argno)
+                if old is None:
+                    slot[argno] = v
+                else:
+                    union = old.values | v.values
+                    slot[argno] = ArgValues(union, old.complete and v.complete)
+    # A syscall seen in a run that did not record arguments has values we never saw.
+    for p in runs:
+        for arch, name in zip(p.rows["arch"], p.rows["syscall"], strict=True):
+            if (arch, name) not in p.args and (arch, name) in args:
+                args[(arch, name)] = {n: replace(v, complete=False)
+                                      for n, v in args[(arch, name)].items()}
+    measured = tuple(m for m in MEASURES if all(p.measures(m) for p in runs))
+    prov = Provenance(
+        source="merge",
+        command=tuple(label for label in [label] if label),
+        files=tuple(f for p in runs for f in p.provenance.files),
+        measured=measured,
+        notes=tuple(f"{p.provenance.source}: {' '.join(p.provenance.command)}" for p in runs),
+        runs=sum(p.provenance.runs for p in runs),
+    )
+    return Profile(rows, prov, args, partial)
