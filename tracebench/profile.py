@@ -144,7 +144,7 @@ class Profile:
 
     def processes(self) -> pd.DataFrame:
         """One row per (pid, exe) with its total calls."""
-        return self.rows.groupby(["pid", "exe"], as_index=False, sort=True)["calls"].sum()
+        return self.rows.groupby(["pid", "exe"], as_index=False, sort=True)[["calls"]].sum()
 
     def arg_values(self, arch: str, syscall: str, argno: int) -> ArgValues | None:
         """The values seen for argument ``argno`` of ``syscall``, if recorded."""
@@ -165,11 +165,7 @@ class Profile:
     # -- serialisation -----------------------------------------------------
 
     def to_json(self) -> str:
-        rows = [
-            [int(r.pid), str(r.exe), str(r.arch), str(r.syscall), int(r.calls),
-             int(r.errors), round(float(r.seconds), 9)]
-            for r in self.rows.sort_values(["pid", "exe", "arch", "syscall"]).itertuples()
-        ]
+        rows = [list(r) for r in _canonical_rows(self.rows)]
         args = [
             [arch, name, argno, sorted(v.values), v.complete]
             for (arch, name), per_arg in sorted(self.args.items())
@@ -183,7 +179,15 @@ class Profile:
             "args": args,
             "partial": sorted([list(k) for k in self.partial]),
         }
-        return json.dumps(doc, indent=1, sort_keys=False) + "\n"
+        # One row per line: stored runs diff well and stay readable.
+        parts = []
+        for key, value in doc.items():
+            if isinstance(value, list):
+                body = ",\n  ".join(json.dumps(item) for item in value)
+                parts.append(f' "{key}": [\n  {body}\n ]' if value else f' "{key}": []')
+            else:
+                parts.append(f' "{key}": {json.dumps(value)}')
+        return "{\n" + ",\n".join(parts) + "\n}\n"
 
     @classmethod
     def from_json(cls, text: str, path: str = "<profile>") -> Profile:
@@ -218,10 +222,11 @@ class Profile:
 
 
 def _canonical_rows(rows: pd.DataFrame) -> list[tuple[Any, ...]]:
+    """Rows as plain sorted tuples (pid, exe, arch, syscall, calls, errors, seconds)."""
+    columns = [rows[c].tolist() for c in COLUMNS]
     return sorted(
-        (int(r.pid), str(r.exe), str(r.arch), str(r.syscall), int(r.calls), int(r.errors),
-         round(float(r.seconds), 9))
-        for r in rows.itertuples()
+        (int(pid), str(exe), str(arch), str(name), int(calls), int(errors), round(float(s), 9))
+        for pid, exe, arch, name, calls, errors, s in zip(*columns, strict=True)
     )
 
 

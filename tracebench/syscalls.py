@@ -106,7 +106,7 @@ def is_known_anywhere(name: str) -> bool:
     return _resolve_name("x86_64", name) != _UNKNOWN
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def table(arch: str) -> Mapping[int, str]:
     """All syscall numbers libseccomp knows on ``arch``, mapped to names."""
     import pyseccomp
@@ -122,7 +122,7 @@ def table(arch: str) -> Mapping[int, str]:
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def names(arch: str) -> Mapping[str, int]:
     """All syscall names libseccomp knows on ``arch``, mapped to numbers."""
     return {name: nr for nr, name in table(arch).items()}

@@ -1,0 +1,31 @@
+# Sourced by scripts/test and scripts/demo: make .venv with tracebench and its
+# test extras installed, on a fresh machine as on a developer's.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+PY="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+    "$PY" -m venv .venv
+fi
+# Reinstall only when the project metadata changed since the last install.
+stamp=.venv/.tracebench-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+    touch "$stamp"
+fi
+# The C test programs and the generated libseccomp C code need a compiler
+# and libseccomp's header; install them where they are missing (Debian).
+need=()
+command -v gcc >/dev/null || need+=(gcc libc6-dev)
+command -v strace >/dev/null || need+=(strace)
+[ -e /usr/include/seccomp.h ] || need+=(libseccomp-dev)
+if [ "${#need[@]}" -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -qq "${need[@]}" >/dev/null
+    else
+        echo "scripts/bootstrap.sh: please install: ${need[*]}" >&2
+        exit 2
+    fi
+fi
+export PATH="$ROOT/.venv/bin:$PATH"

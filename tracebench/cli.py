@@ -1,0 +1,256 @@
+"""The command line: one thin function per command.
+
+Only this module opens the user's files, prints and exits.  Heavy libraries
+(pandas, pyseccomp, python-ptrace) are imported inside the commands so that
+``tracebench --help`` stays fast.
+
+Exit codes: 0 success; 1 ``diff`` found a used syscall the policy denies;
+2 an error (bad input, unknown run, unreadable file); ``record`` and ``run``
+exit with the traced program's own status (128+N when killed by signal N).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar
+
+import click
+
+from tracebench import __version__
+from tracebench.errors import TracebenchError
+
+if TYPE_CHECKING:
+    from tracebench.profile import Profile
+    from tracebench.store import Store
+
+EXIT_ERROR = 2
+F = TypeVar("F", bound=Callable[..., Any])
+SORT_CHOICES = ("time", "calls", "errors", "name", "nothing")
+OUTPUT_CHOICES = ("table", "json", "csv")
+
+
+def fail(message: str) -> NoReturn:
+    """Print a one-line error and exit 2."""
+    click.echo(f"tracebench: {message}", err=True)
+    sys.exit(EXIT_ERROR)
+
+
+def reports_errors(func: F) -> F:
+    """Turn tracebench and OS errors into one-line messages with exit status 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except TracebenchError as exc:
+            fail(str(exc))
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            fail(f"{where}{exc.strerror or exc}")
+        except UnicodeDecodeError as exc:
+            fail(f"not a text file ({exc.reason} at byte {exc.start})")
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _store(ctx: click.Context) -> Store:
+    from tracebench.store import Store, default_dir
+
+    return Store(default_dir(ctx.obj.get("store")))
+
+
+def _read_text(path: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    with open(path, encoding="utf-8") as fh:
+        return fh.read()
+
+
+def _load_profiles(ctx: click.Context, refs: Sequence[str]) -> list[Profile]:
+    """Profiles named by run id, label, JSON file path, or (none given) the latest run."""
+    from tracebench.profile import Profile
+
+    store = _store(ctx)
+    out = []
+    for ref in refs or [None]:  # type: ignore[list-item]
+        if ref is not None and (os.path.sep in ref or ref.endswith(".json")) \
+                and os.path.exists(ref):
+            out.append(Profile.from_json(_read_text(ref), path=ref))
+        else:
+            out.append(store.load(ref)[1])
+    return out
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="tracebench")
+@click.option("--store", "store", metavar="DIR", envvar="TRACEBENCH_STORE",
+              help="Run store directory (default ./.tracebench; env TRACEBENCH_STORE).")
+@click.pass_context
+def main(ctx: click.Context, store: str | None) -> None:
+    """Develop seccomp allowlists from what a program really does.
+
+    \b
+    Typical loop:
+      tracebench record -- ./app args     # trace it, store the run, print the table
+      tracebench diff docker-default      # what would break / what is never used
+      tracebench emit --format oci > app.json
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["store"] = store
+
+
+# -- runs and profiles -------------------------------------------------------
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(OUTPUT_CHOICES), default="table",
+              show_default=True)
+@click.pass_context
+@reports_errors
+def runs(ctx: click.Context, fmt: str) -> None:
+    """List the stored runs."""
+    from dataclasses import asdict
+
+    from tracebench import render
+
+    infos = _store(ctx).runs()
+    if fmt == "table":
+        if not infos:
+            click.echo("no runs stored yet (tracebench record -- CMD, or tracebench import FILE)")
+            return
+        rows = [(r.id, r.label, r.created, r.source, r.syscalls, r.calls,
+                 "" if r.exit_status is None else r.exit_status, r.command) for r in infos]
+        click.echo(render.grid(rows, ["id", "label", "created", "source", "syscalls", "calls",
+                                      "exit", "command"]), nl=False)
+    elif fmt == "json":
+        import json
+
+        click.echo(json.dumps([asdict(r) for r in infos], indent=2))
+    else:
+        click.echo(render.to_csv([asdict(r) for r in infos]), nl=False)
+
+
+@main.command()
+@click.argument("profile", required=False)
+@click.option("-S", "--sort", type=click.Choice(SORT_CHOICES), default="time", show_default=True,
+              help="Sort rows as strace -S does.")
+@click.option("--per-process", is_flag=True, help="One table per (pid, executable).")
+@click.option("--format", "fmt", type=click.Choice(OUTPUT_CHOICES), default="table",
+              show_default=True)
+@click.pass_context
+@reports_errors
+def table(ctx: click.Context, profile: str | None, sort: str, per_process: bool,
+          fmt: str) -> None:
+    """Print a run as an strace -c table (PROFILE: run id, label, JSON file; default latest)."""
+    from tracebench import render
+
+    prof = _load_profiles(ctx, [profile] if profile else [])[0]
+    click.echo(render.summary(prof, fmt, sort=sort, per_process=per_process), nl=False)
+
+
+@main.command()
+@click.argument("profile", required=False)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
+              help="Write to this file instead of standard output.")
+@click.pass_context
+@reports_errors
+def export(ctx: click.Context, profile: str | None, output: str | None) -> None:
+    """Write a run as a tracebench profile JSON file."""
+    text = _load_profiles(ctx, [profile] if profile else [])[0].to_json()
+    _write_output(output, text)
+
+
+@main.command()
+@click.argument("profiles", nargs=-1, required=True)
+@click.option("--label", required=True, help="Label of the merged run.")
+@click.pass_context
+@reports_errors
+def merge(ctx: click.Context, profiles: tuple[str, ...], label: str) -> None:
+    """Store the union of several runs (calls summed; syscalls seen in only some flagged)."""
+    from tracebench import profile as profile_mod
+
+    merged = profile_mod.merge(_load_profiles(ctx, profiles), label=label)
+    info = _store(ctx).add(merged, label)
+    click.echo(f"stored run {info.id} ({label}): {info.syscalls} syscalls, {info.calls} calls, "
+               f"{len(merged.partial)} seen in only some runs", err=True)
+
+
+# -- import ------------------------------------------------------------------
+
+
+@contextmanager
+def _opened(paths: Sequence[str]) -> Iterator[list[tuple[str, IO[str]]]]:
+    """Open the files to import; standard input ('-') is spooled to a temporary file."""
+    with ExitStack() as stack:
+        out: list[tuple[str, IO[str]]] = []
+        for path in paths:
+            if path == "-":
+                spool = stack.enter_context(tempfile.TemporaryFile("w+", encoding="utf-8"))
+                shutil.copyfileobj(sys.stdin, spool)
+                spool.seek(0)
+                out.append(("<stdin>", spool))
+            else:
+                fh = stack.enter_context(open(path, encoding="utf-8", errors="strict"))
+                out.append((path, fh))
+        yield out
+
+
+def _importer_names() -> list[str]:
+    from tracebench.parsers import IMPORTERS
+
+    return sorted(IMPORTERS)
+
+
+@main.command(name="import")
+@click.argument("files", nargs=-1, required=True)
+@click.option("--format", "fmt", metavar="FORMAT",
+              help="Force the input format (default: detected from content): "
+                   "strace-summary, strace-log, audit.")
+@click.option("--lenient", is_flag=True,
+              help="Skip malformed lines (and say how many) instead of failing.")
+@click.option("--label", help="Label of the stored run (default: the first file's name).")
+@click.pass_context
+@reports_errors
+def import_(ctx: click.Context, files: tuple[str, ...], fmt: str | None, lenient: bool,
+            label: str | None) -> None:
+    """Import strace -c tables, strace -f/-ff logs or audit records as one run.
+
+    Several FILES form one run (the -ff files PREFIX.PID of one strace run).
+    '-' reads standard input.
+    """
+    from tracebench import parsers, render
+
+    if fmt is not None and fmt not in parsers.IMPORTERS:
+        fail(f"--format: unknown input format {fmt!r} (choose from "
+             f"{', '.join(_importer_names())})")
+    with _opened(files) as sources:
+        if fmt is None:
+            head = sources[0][1].read(65536)
+            sources[0][1].seek(0)
+            importer = parsers.detect(head, sources[0][0])
+        else:
+            importer = parsers.IMPORTERS[fmt]
+        result = importer.parse(sources, lenient=lenient)
+    name = label or os.path.basename(files[0] if files[0] != "-" else "stdin")
+    info = _store(ctx).add(result.profile, name)
+    if result.skipped:
+        examples = "; ".join(result.skipped_examples)
+        click.echo(f"tracebench: skipped {result.skipped} malformed line(s) (--lenient): "
+                   f"{examples}", err=True)
+    click.echo(render.summary_table(result.profile), nl=False, err=True)
+    click.echo(f"stored run {info.id} ({name}) from {importer.name}: {info.syscalls} syscalls, "
+               f"{info.calls} calls", err=True)
+
+
+def _write_output(output: str | None, text: str) -> None:
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(text)

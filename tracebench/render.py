@@ -1,0 +1,164 @@
+"""Renderers: a Profile (or a run list, a diff) as text for people or machines.
+
+The ``strace -c`` table is printed with strace's own printf formats (count.c)
+so the two can be compared line by line:
+
+    % time     seconds  usecs/call     calls    errors syscall
+    ------ ----------- ----------- --------- --------- ----------------
+     26.17    0.000503          16        30           mmap
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from tracebench import syscalls
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from tracebench.profile import Profile
+
+SORT_KEYS = ("time", "calls", "errors", "name", "nothing")
+OUTPUT_FORMATS = ("table", "json", "csv")
+_DASHES = "------ ----------- ----------- --------- --------- ----------------"
+_HEADER = "% time     seconds  usecs/call     calls    errors syscall"
+# strace names the second and later personalities this way (count.c).
+_MODE_TITLE = {"i386": "32 bit mode", "x32": "x32 mode"}
+
+
+def _nr(arch: str, name: str) -> int:
+    try:
+        nr = syscalls.number(arch, name)
+    except KeyError:
+        nr = None
+    return nr if nr is not None else 1 << 31
+
+
+def _sorted(rows: pd.DataFrame, arch: str, sort: str) -> list[tuple[str, int, int, float]]:
+    """(syscall, calls, errors, seconds) in strace's order for ``-S sort``."""
+    items = [(str(n), int(c), int(e), float(s)) for n, c, e, s in zip(
+        rows["syscall"].tolist(), rows["calls"].tolist(), rows["errors"].tolist(),
+        rows["seconds"].tolist(), strict=True)]
+    # strace sorts with a stable sort over syscall numbers, so ties stay in
+    # number order: "close" (3) before "openat" (257) at equal calls.
+    items.sort(key=lambda r: _nr(arch, r[0]))
+    if sort == "time":
+        items.sort(key=lambda r: -r[3])
+    elif sort == "calls":
+        items.sort(key=lambda r: -r[1])
+    elif sort == "errors":
+        items.sort(key=lambda r: -r[2])
+    elif sort == "name":
+        items.sort(key=lambda r: r[0])
+    return items
+
+
+def _strace_table(rows: pd.DataFrame, arch: str, sort: str, timed: bool, errors: bool) -> str:
+    total_s = float(rows["seconds"].sum())
+    total_calls = int(rows["calls"].sum())
+    total_err = int(rows["errors"].sum())
+    out = [_HEADER, _DASHES]
+
+    def line(pct: float, secs: float, calls: int, errs: int, name: str) -> str:
+        usecs = int(secs * 1e6 / calls) if calls else 0
+        secs_s = f"{secs:11.6f}" if timed else f"{'-':>11}"
+        pct_s = f"{pct:6.2f}" if timed else f"{'-':>6}"
+        usecs_s = f"{usecs:11d}" if timed else f"{'-':>11}"
+        errs_s = (f"{errs:9d}" if errs else " " * 9) if errors else f"{'-':>9}"
+        return f"{pct_s} {secs_s} {usecs_s} {calls:9d} {errs_s} {name}"
+
+    for name, calls, errs, secs in _sorted(rows, arch, sort):
+        pct = 100.0 * secs / total_s if total_s else 0.0
+        out.append(line(pct, secs, calls, errs, name))
+    out.append(_DASHES)
+    out.append(line(100.0, total_s, total_calls, total_err, "total"))
+    return "\n".join(out) + "\n"
+
+
+def summary_table(profile: Profile, *, sort: str = "time", per_process: bool = False) -> str:
+    """The ``strace -c`` table: native arch first, then each other personality."""
+    timed = profile.measures("seconds")
+    errors = profile.measures("errors")
+    parts: list[str] = []
+    if not (timed and errors):
+        missing = [m for m in ("errors", "seconds") if not profile.measures(m)]
+        parts.append(f"(not measured in this run: {', '.join(missing)}; shown as -)\n")
+    summary = profile.summary(per_process=per_process)
+    groups: list[tuple[str, Any]] = []
+    if per_process:
+        for (pid, exe), rows in summary.groupby(["pid", "exe"], sort=True):
+            groups.append((f"Process {pid} ({exe or 'unknown executable'}):\n", rows))
+    else:
+        groups.append(("", summary))
+    native = syscalls.native_arch()
+    for title, rows in groups:
+        if title:
+            parts.append(title)
+        arches = sorted(set(rows["arch"]), key=lambda a: (a != native, a))
+        for i, arch in enumerate(arches):
+            if i or arch != native:
+                parts.append(f"System call usage summary for {_MODE_TITLE.get(arch, arch)}:\n")
+            parts.append(_strace_table(rows[rows["arch"] == arch], arch, sort, timed, errors))
+    if summary.empty:
+        parts.append("(no system calls recorded)\n")
+    return "".join(parts)
+
+
+def summary_records(profile: Profile, *, per_process: bool = False) -> list[dict[str, Any]]:
+    """The table's rows as plain records (for JSON and CSV)."""
+    summary = profile.summary(per_process=per_process)
+    totals = summary.groupby("arch")["seconds"].sum().to_dict()
+    records = []
+    for r in summary.to_dict("records"):
+        total = float(totals.get(r["arch"], 0.0))
+        rec: dict[str, Any] = {str(k): (v.item() if hasattr(v, "item") else v)
+                               for k, v in r.items()}
+        if profile.measures("seconds"):
+            rec["percent_time"] = round(100.0 * float(r["seconds"]) / total, 2) if total else 0.0
+            rec["usecs_per_call"] = int(float(r["seconds"]) * 1e6 / int(r["calls"])) \
+                if r["calls"] else 0
+        else:
+            rec["seconds"] = None
+        if not profile.measures("errors"):
+            rec["errors"] = None
+        records.append(rec)
+    return records
+
+
+def summary(profile: Profile, fmt: str, *, sort: str = "time", per_process: bool = False) -> str:
+    """Render a Profile's summary as ``table``, ``json`` or ``csv``."""
+    if fmt == "table":
+        return summary_table(profile, sort=sort, per_process=per_process)
+    records = summary_records(profile, per_process=per_process)
+    if fmt == "json":
+        doc = {"provenance": profile.provenance.to_json(), "syscalls": records}
+        return json.dumps(doc, indent=2) + "\n"
+    return to_csv(records)
+
+
+def to_csv(records: Sequence[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    if records:
+        writer = csv.DictWriter(buf, fieldnames=list(records[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(records)
+    return buf.getvalue()
+
+
+def grid(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
+    """A plain table for people (tabulate's 'simple' style)."""
+    from tabulate import tabulate
+
+    return tabulate(rows, headers=list(headers), tablefmt="simple", disable_numparse=True) + "\n"
+
+
+def markdown(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
+    """A GitHub-flavoured Markdown table."""
+    from tabulate import tabulate
+
+    return tabulate(rows, headers=list(headers), tablefmt="github", disable_numparse=True) + "\n"
