@@ -254,3 +254,172 @@ def _write_output(output: str | None, text: str) -> None:
     else:
         with open(output, "w", encoding="utf-8") as fh:
             fh.write(text)
+
+
+# -- policies: diff, emit, check -----------------------------------------------
+
+
+def _policy_format_names() -> list[str]:
+    from tracebench.policy.formats import FORMATS
+
+    return sorted(FORMATS)
+
+
+def _load_policy(ref: str, fmt: str | None) -> Any:
+    """A Policy from a file or a shipped policy's short name (docker-default)."""
+    from tracebench import shipped
+    from tracebench.policy import formats
+
+    found = shipped.find(ref)
+    path = str(found) if found is not None else ref
+    # A selector after '#' names one policy inside a multi-policy file
+    # (a SeccompProfile name in a YAML stream, a Firecracker thread).
+    filename = path.split("#", 1)[0] if "#" in path and not os.path.exists(path) else path
+    text = _read_text(filename)
+    if fmt is not None:
+        if fmt not in formats.FORMATS:
+            fail(f"--policy-format: unknown format {fmt!r} (choose from "
+                 f"{', '.join(_policy_format_names())})")
+        chosen = formats.FORMATS[fmt]
+    else:
+        chosen = formats.detect(text, filename)
+    if chosen.read is None:
+        fail(f"{path}: tracebench writes {chosen.name} but cannot read it")
+    return chosen.read(text, path)
+
+
+def _context(arch: str | None, cap_add: Sequence[str], cap_drop: Sequence[str],
+             kernel: str | None) -> Any:
+    from tracebench import policy, syscalls
+
+    return policy.context(arch=syscalls.arch_of(arch) if arch else syscalls.native_arch(),
+                          cap_add=cap_add, cap_drop=cap_drop, kernel=kernel)
+
+
+def policy_options(func: F) -> F:
+    """Options shared by the commands that judge a policy."""
+    options = [
+        click.option("--policy-format", metavar="FORMAT",
+                     help="Format of the policy file (default: detected from content)."),
+        click.option("--runtime-arch", metavar="ARCH",
+                     help="Architecture the policy is judged for (default: this machine's)."),
+        click.option("--cap-add", multiple=True, metavar="CAP",
+                     help="Capability held besides Docker's default set (as docker run "
+                          "--cap-add; ALL for every one). Judges includes/excludes.caps."),
+        click.option("--cap-drop", multiple=True, metavar="CAP",
+                     help="Capability not held (as docker run --cap-drop; ALL for none)."),
+        click.option("--kernel", metavar="X.Y",
+                     help="Kernel version for minKernel rules (default: the running one)."),
+        click.option("--ignore-unknown", is_flag=True,
+                     help="Leave out names libseccomp does not know even where that makes "
+                          "the filter more permissive (fail-open; off by default)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@main.command(name="diff")
+@click.argument("policy")
+@click.argument("profiles", nargs=-1)
+@click.option("--format", "fmt", type=click.Choice(("table", "json", "markdown")),
+              default="table", show_default=True)
+@policy_options
+@click.pass_context
+@reports_errors
+def diff_(ctx: click.Context, policy: str, profiles: tuple[str, ...], fmt: str,
+          policy_format: str | None, runtime_arch: str | None, cap_add: tuple[str, ...],
+          cap_drop: tuple[str, ...], kernel: str | None, ignore_unknown: bool) -> None:
+    """Compare runs (default: the latest) with POLICY (a file or a shipped name).
+
+    Exit status 0 when nothing used is denied, 1 when something is, 2 on error.
+    """
+    from tracebench import render
+    from tracebench.diff import diff
+    from tracebench.profile import merge
+
+    pol = _load_policy(policy, policy_format)
+    runs = _load_profiles(ctx, profiles)
+    prof = runs[0] if len(runs) == 1 else merge(runs)
+    result = diff(prof, pol, _context(runtime_arch, cap_add, cap_drop, kernel),
+                  ignore_unknown=ignore_unknown)
+    for w in pol.warnings:
+        click.echo(f"tracebench: warning: {w}", err=True)
+    click.echo(render.diff_report(result, fmt), nl=False)
+    sys.exit(1 if result.breaks else 0)
+
+
+def _read_names(path: str) -> list[str]:
+    from tracebench.policy.formats import FORMATS
+
+    listed = FORMATS["plain"].read
+    assert listed is not None
+    return sorted(listed(_read_text(path), path).names())
+
+
+@main.command()
+@click.argument("profiles", nargs=-1)
+@click.option("--format", "fmt", required=True, metavar="FORMAT",
+              help="Output format (oci, spo, beats, systemd, minijail, plain, c, python, go).")
+@click.option("--default", "default", metavar="ACTION",
+              help="Action for every other syscall: errno(N), kill_process, kill_thread, "
+                   "trap, log, trace(N)... (default errno(1), EPERM; with --base, the base's).")
+@click.option("--arch", "arches", multiple=True, metavar="ARCH",
+              help="Target architecture (repeat for several; default: the run's and this "
+                   "machine's).")
+@click.option("--always-allow", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Names to allow even if unused (one per line, # comments).")
+@click.option("--never-allow", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Names never to allow, even if used.")
+@click.option("--base", metavar="POLICY", help="Start from this policy (a file or shipped name).")
+@click.option("--pin-args", "pins", multiple=True, metavar="SYSCALL[:N,M]",
+              help="Allow SYSCALL only with the argument values recorded (e.g. socket, "
+                   "clone, ioctl:1).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE.")
+@click.pass_context
+@reports_errors
+def emit(ctx: click.Context, profiles: tuple[str, ...], fmt: str, default: str | None,
+         arches: tuple[str, ...], always_allow: str | None, never_allow: str | None,
+         base: str | None, pins: tuple[str, ...], output: str | None) -> None:
+    """Write an allowlist of what the runs (default: the latest) used."""
+    from tracebench import emit as emit_mod
+    from tracebench.policy.formats import FORMATS
+    from tracebench.policy.model import Action
+
+    writer = FORMATS[fmt].write if fmt in FORMATS else None
+    if writer is None:
+        writable = sorted(n for n, f in FORMATS.items() if f.write is not None)
+        fail(f"--format: cannot write {fmt!r} (choose from {', '.join(writable)})")
+    result = emit_mod.emit(
+        _load_profiles(ctx, profiles),
+        default=Action.parse(default) if default else None,
+        arches=arches,
+        always_allow=_read_names(always_allow) if always_allow else (),
+        never_allow=_read_names(never_allow) if never_allow else (),
+        base=_load_policy(base, None) if base else None,
+        pin_args=pins,
+    )
+    for arch, names in sorted(result.missing.items()):
+        click.echo(f"tracebench: not a syscall on {arch}, left out there: {', '.join(names)}",
+                   err=True)
+    if result.removed:
+        click.echo(f"tracebench: used but left out (--never-allow): {', '.join(result.removed)}",
+                   err=True)
+    _write_output(output, writer(result.policy))
+
+
+@main.command()
+@click.argument("policy")
+@click.option("--pfc", is_flag=True, help="Print libseccomp's pseudo filter code too.")
+@policy_options
+@reports_errors
+def check(policy: str, pfc: bool, policy_format: str | None, runtime_arch: str | None,
+          cap_add: tuple[str, ...], cap_drop: tuple[str, ...], kernel: str | None,
+          ignore_unknown: bool) -> None:
+    """Parse POLICY, resolve its names, compile it with libseccomp and report its size."""
+    from tracebench import render, sandbox
+
+    ctx = _context(runtime_arch, cap_add, cap_drop, kernel)
+    pol = _load_policy(policy, policy_format).for_machine(ctx.arch)
+    result = sandbox.check(pol, ctx, ignore_unknown=ignore_unknown)
+    click.echo(render.check_report(result, pfc), nl=False)

@@ -21,7 +21,9 @@ from tracebench import syscalls
 if TYPE_CHECKING:
     import pandas as pd
 
+    from tracebench.diff import DiffResult
     from tracebench.profile import Profile
+    from tracebench.sandbox import CheckResult
 
 SORT_KEYS = ("time", "calls", "errors", "name", "nothing")
 OUTPUT_FORMATS = ("table", "json", "csv")
@@ -162,3 +164,95 @@ def markdown(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     from tabulate import tabulate
 
     return tabulate(rows, headers=list(headers), tablefmt="github", disable_numparse=True) + "\n"
+
+
+DIFF_FORMATS = ("table", "json", "markdown")
+
+
+def _rule_ref(u: Any) -> str:
+    if u.rule_index is None:
+        return "default action"
+    return f"rule {u.rule_index + 1}" + (f" (line {u.rule_line})" if u.rule_line else "")
+
+
+def diff_records(result: DiffResult) -> dict[str, Any]:
+    """A diff as plain data (the JSON output)."""
+    return {
+        "policy": result.policy_name,
+        "default_action": str(result.default_action),
+        "breaks": result.breaks,
+        "notes": list(result.notes),
+        "arches": [
+            {
+                "arch": a.arch,
+                "covered": a.covered,
+                "used": [
+                    {"syscall": u.name, "calls": u.calls, "verdict": u.verdict,
+                     "action": str(u.action),
+                     "rule": None if u.rule_index is None else u.rule_index + 1,
+                     "line": u.rule_line, "detail": u.detail}
+                    for u in a.used
+                ],
+                "unused_allowed": list(a.unused_allowed),
+            }
+            for a in result.arches
+        ],
+    }
+
+
+def diff_report(result: DiffResult, fmt: str) -> str:
+    """Render a diff as ``table`` (people), ``markdown`` (PR comments) or ``json``."""
+    from tracebench.diff import ALLOWED, DENIED, SOME_DENIED, UNDECIDED
+
+    if fmt == "json":
+        return json.dumps(diff_records(result), indent=2) + "\n"
+    table = markdown if fmt == "markdown" else grid
+    h = "## " if fmt == "markdown" else ""
+    out: list[str] = []
+    for a in result.arches:
+        denied = [u for u in a.used if u.verdict in (DENIED, SOME_DENIED)]
+        undecided = a.by_verdict(UNDECIDED)
+        allowed = a.by_verdict(ALLOWED)
+        out.append(f"{h}{a.arch}: {len(a.used)} syscalls used, {len(denied)} denied, "
+                   f"{len(undecided)} undecided, {len(allowed)} allowed; "
+                   f"{len(a.unused_allowed)} allowed but never used\n")
+        if denied:
+            out.append("\nUsed but denied (the program would break):\n")
+            out.append(table([(u.name, u.calls, str(u.action), _rule_ref(u), u.detail)
+                              for u in denied],
+                             ["syscall", "calls", "action", "decided by", "detail"]))
+        if undecided:
+            out.append("\nUndecided (argument-conditioned rules, arguments not recorded):\n")
+            out.append(table([(u.name, u.calls, str(u.action), _rule_ref(u), u.detail)
+                              for u in undecided],
+                             ["syscall", "calls", "worst action", "decided by", "detail"]))
+        if a.unused_allowed:
+            out.append("\nAllowed but never used (attack surface):\n")
+            out.append(_wrap(a.unused_allowed) + "\n")
+        out.append("\n")
+    for note in result.notes:
+        out.append(f"note: {note}\n")
+    verdict = ("the program uses syscalls this policy denies" if result.breaks
+               else "nothing the program used is denied")
+    out.append(f"{verdict} (policy {result.policy_name or 'given'}, default "
+               f"{result.default_action})\n")
+    return "".join(out)
+
+
+def _wrap(names: Sequence[str], width: int = 78) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(" ".join(names), width=width))
+
+
+def check_report(result: CheckResult, pfc: bool) -> str:
+    """``tracebench check``: sizes and warnings, optionally libseccomp's PFC."""
+    rows = [(arch, result.rules_per_arch.get(arch, 0), result.bpf_instructions.get(arch, 0))
+            for arch in result.arches]
+    out = [grid(rows, ["arch", "libseccomp rules", "BPF instructions"])]
+    out.append(f"total: {result.rule_count} rules, {result.total_instructions} BPF instructions "
+               f"in the loaded program ({'loadable' if result.loadable else 'TOO LARGE'})\n")
+    out.extend(f"warning: {w}\n" for w in result.warnings)
+    if pfc:
+        out.append("\n" + result.pfc)
+    return "".join(out)

@@ -132,3 +132,21 @@ def name(arch: str, nr: int) -> str:
     """The name of syscall ``nr`` on ``arch``; ``syscall_0xNNN`` when unknown (as strace)."""
     found = table(arch).get(nr)
     return found if found is not None else f"syscall_{nr:#x}"
+
+
+# The architectures one machine can run, by its native architecture: what
+# Docker's archMap lists as subArchitectures (moby/profiles seccomp).
+FAMILIES: Mapping[str, tuple[str, ...]] = {
+    "x86_64": ("x86_64", "i386", "x32"),
+    "aarch64": ("aarch64", "arm"),
+    "mips64": ("mips64", "mips", "mips64n32"),
+    "mips64n32": ("mips64n32", "mips", "mips64"),
+    "mipsel64": ("mipsel64", "mipsel", "mipsel64n32"),
+    "mipsel64n32": ("mipsel64n32", "mipsel", "mipsel64"),
+    "s390x": ("s390x", "s390"),
+}
+
+
+def family(arch: str) -> tuple[str, ...]:
+    """Architectures a machine whose native architecture is ``arch`` can run."""
+    return FAMILIES.get(arch, (arch,))

@@ -8,6 +8,7 @@ from tracebench.policy.model import (
     Gate,
     Policy,
     Rule,
+    context,
 )
 
-__all__ = ["ALLOW", "Action", "Condition", "Context", "Gate", "Policy", "Rule"]
+__all__ = ["ALLOW", "Action", "Condition", "Context", "Gate", "Policy", "Rule", "context"]

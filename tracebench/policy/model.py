@@ -210,7 +210,65 @@ class Policy:
     def with_rules(self, rules: Iterable[Rule]) -> Policy:
         return replace(self, rules=tuple(rules))
 
+    def for_machine(self, arch: str) -> Policy:
+        """The policy as loaded on a machine whose native architecture is ``arch``.
+
+        A runtime installs only the architectures that machine can run
+        (Docker's archMap entry for it): the others can never be seen there, so
+        leaving them out changes nothing, and it lets a policy that also names
+        architectures this libseccomp does not know (loongarch64) compile.
+        """
+        from tracebench.syscalls import family
+
+        if not self.arches:
+            return self
+        mine = tuple(a for a in self.arches if a in family(arch))
+        return replace(self, arches=mine or self.arches)
+
     def resolve(self, ctx: Context) -> Policy:
         """The policy as a runtime would load it in ``ctx``: gates applied, then dropped."""
         rules = tuple(replace(r, gate=Gate()) for r in self.rules if ctx.opens(r.gate))
         return replace(self, rules=rules)
+
+
+# Every capability the running kernel can know (linux/capability.h), for
+# `--cap-add ALL` as `docker run --cap-add ALL` means it.
+ALL_CAPS = frozenset({
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
+    "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+    "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+})
+
+
+def _cap(name: str) -> str:
+    cap = name.strip().upper()
+    cap = cap if cap.startswith("CAP_") or cap == "ALL" else f"CAP_{cap}"
+    if cap != "ALL" and cap not in ALL_CAPS:
+        raise PolicyError(f"unknown capability {name!r}")
+    return cap
+
+
+def _kernel(text: str) -> tuple[int, int]:
+    m = re.match(r"^(\d+)\.(\d+)", text.strip())
+    if not m:
+        raise PolicyError(f"cannot read kernel version {text!r} (want X.Y)")
+    return int(m.group(1)), int(m.group(2))
+
+
+def context(arch: str, cap_add: Iterable[str] = (), cap_drop: Iterable[str] = (),
+            kernel: str | None = None) -> Context:
+    """A Context as ``docker run --cap-add/--cap-drop`` on a given kernel would give."""
+    import platform
+
+    caps = set(DOCKER_DEFAULT_CAPS)
+    for c in map(_cap, cap_drop):
+        caps = set() if c == "ALL" else caps - {c}
+    for c in map(_cap, cap_add):
+        caps = set(ALL_CAPS) if c == "ALL" else caps | {c}
+    return Context(arch, frozenset(caps), _kernel(kernel or platform.release()))
