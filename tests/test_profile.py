@@ -106,3 +106,16 @@ def test_merge_sums_calls_and_flags_partial_syscalls() -> None:
     assert m.provenance.measured == ("calls", "errors")
     assert m.provenance.runs == 2
     assert json.loads(m.to_json())["partial"] == [["x86_64", "mmap"], ["x86_64", "write"]]
+
+
+def test_unfinished_calls_count_as_made_but_not_in_the_table() -> None:
+    from tracebench import render
+
+    b = ProfileBuilder(PROV)
+    b.add("x86_64", "write", pid=1, calls=1)
+    # exit_group(0) = ?  -- entered, never returned: strace -c leaves it out.
+    b.add("x86_64", "exit_group", pid=1, calls=0, unfinished=1)
+    p = b.build()
+    assert p.syscalls() == {"write", "exit_group"}
+    assert "exit_group" not in render.summary_table(p)
+    assert Profile.from_json(p.to_json()) == p

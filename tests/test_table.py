@@ -61,8 +61,9 @@ def test_json_and_csv_carry_the_same_numbers() -> None:
     assert rows[("x86_64", "openat")]["usecs_per_call"] == 12
     assert rows[("i386", "write")]["calls"] == 1
     csv_lines = render.summary(p, "csv").splitlines()
-    assert csv_lines[0] == "arch,syscall,calls,errors,seconds,percent_time,usecs_per_call"
-    assert "x86_64,openat,34,13,0.000413,35.33,12" in csv_lines
+    assert csv_lines[0] == \
+        "arch,syscall,calls,errors,seconds,unfinished,percent_time,usecs_per_call"
+    assert "x86_64,openat,34,13,0.000413,0,35.33,12" in csv_lines
 
 
 def test_unmeasured_columns_are_null_in_json() -> None:

@@ -68,7 +68,7 @@ def parse_pin(spec: str) -> tuple[str, tuple[int, ...]]:
 
 
 def _used(profile: Profile, arches: Sequence[str]) -> dict[str, set[str]]:
-    """Names to allow per target arch: its own rows, else the native rows by name."""
+    """Names used per target arch: its own rows, else the native rows by name."""
     seen = {a: profile.syscalls(a) for a in profile.arches()}
     native = syscalls.native_arch()
     fallback = seen.get(native) or set().union(*seen.values()) if seen else set()
@@ -125,31 +125,32 @@ def emit(profiles: Iterable[Profile], *, default: Action | None = None,
         raise TracebenchError(f"unknown syscall name(s): {', '.join(unknown)}")
 
     used = _used(profile, targets)
-    missing: dict[str, tuple[str, ...]] = {}
-    per_arch: dict[str, set[str]] = {}
-    for arch in targets:
-        wanted = (used[arch] | extra) - never
-        exists = {n for n in wanted
-                  if n.startswith("syscall_0x") or syscalls.number(arch, n) is not None}
-        if wanted - exists:
-            missing[arch] = tuple(sorted(wanted - exists))
-        per_arch[arch] = exists
+    wanted = (set().union(*used.values()) | extra) - never
     removed = tuple(sorted(set().union(*used.values()) & never))
+    missing: dict[str, tuple[str, ...]] = {}
+    exists_somewhere: set[str] = set()
+    for arch in targets:
+        here = {n for n in wanted
+                if n.startswith("syscall_0x") or syscalls.number(arch, n) is not None}
+        if wanted - here:
+            missing[arch] = tuple(sorted(wanted - here))
+        exists_somewhere |= here
 
-    # Group names by the set of arches they exist on, so a multi-arch policy
-    # reads like Docker's: one rule for the common names, few for the rest.
-    by_arches: dict[tuple[str, ...], list[str]] = {}
-    for n in sorted(set().union(*per_arch.values()) - set(pins)):
-        on = tuple(a for a in targets if n in per_arch[a])
-        by_arches.setdefault(on if len(on) < len(targets) else (), []).append(n)
-    rules = [Rule(tuple(names), ALLOW, arches=on)
-             for on, names in sorted(by_arches.items(), key=lambda kv: (len(kv[0]), kv[0]))]
+    # One rule for every target arch, as Docker's profiles are written: a name
+    # resolves only where it exists (socketcall on i386), and every format
+    # can say that.  A name used on one arch is allowed on the others too.
+    names = sorted(exists_somewhere - set(pins))
+    rules = [Rule(tuple(names), ALLOW)] if names else []
     for name, argnos in sorted(pins.items()):
-        if name in never or not any(name in per_arch[a] for a in targets):
+        if name not in exists_somewhere:
             continue
         rules.extend(_pinned_rules(profile, name, argnos, targets))
 
     if base is not None:
         rules = [*base.rules, *rules]
-    policy = Policy(default, tuple(rules), tuple(targets), name="tracebench emit")
+    # Only the native architecture and none asked for: leave the policy's
+    # architectures implicit (native), as a plain list or a Beats file says it.
+    implicit = not arches and targets == [syscalls.native_arch()] and base is None
+    policy = Policy(default, tuple(rules), () if implicit else tuple(targets),
+                    name="tracebench emit")
     return EmitResult(policy, missing, removed)

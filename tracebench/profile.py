@@ -13,7 +13,7 @@ File format (``version`` 1), documented in README.md::
                     "kernel": "6.1.0", "tracebench": "0.1.0", "files": [],
                     "measured": ["calls", "errors", "seconds"], "notes": [],
                     "runs": 1},
-     "rows": [[pid, exe, arch, syscall, calls, errors, seconds], ...],
+     "rows": [[pid, exe, arch, syscall, calls, errors, seconds, unfinished], ...],
      "args": [[arch, syscall, argno, [values...], complete], ...],
      "partial": [[arch, syscall], ...]}
 """
@@ -35,7 +35,12 @@ if TYPE_CHECKING:
 
 FORMAT_NAME = "tracebench-profile"
 FORMAT_VERSION = 1
-COLUMNS = ("pid", "exe", "arch", "syscall", "calls", "errors", "seconds")
+COLUMNS = ("pid", "exe", "arch", "syscall", "calls", "errors", "seconds", "unfinished")
+# Counted per row.  ``calls`` counts calls that returned, as strace -c does;
+# ``unfinished`` counts calls entered that never returned: exit_group(0) = ?
+# and calls cut short by the process's death.  strace -c leaves those out of
+# its table, but a seccomp filter sees them: an allowlist needs exit_group.
+COUNTS = ("calls", "errors", "seconds", "unfinished")
 SOURCES = ("ptrace", "strace-log", "strace-summary", "audit", "merge")
 MEASURES = ("calls", "errors", "seconds")
 # How many distinct values of one argument are kept per syscall before the
@@ -130,16 +135,14 @@ class Profile:
         return sorted(set(self.rows["arch"]))
 
     def syscalls(self, arch: str | None = None) -> set[str]:
-        """Names of the syscalls seen (on ``arch`` if given)."""
+        """Names of the syscalls made (on ``arch`` if given), returned or not."""
         rows = self.rows if arch is None else self.rows[self.rows["arch"] == arch]
         return set(rows["syscall"])
 
     def summary(self, per_process: bool = False) -> pd.DataFrame:
-        """Calls, errors and seconds per (arch, syscall), or per (pid, exe, arch, syscall)."""
+        """Calls, errors, seconds, unfinished per (arch, syscall) or (pid, exe, arch, syscall)."""
         keys = ["pid", "exe", "arch", "syscall"] if per_process else ["arch", "syscall"]
-        out = self.rows.groupby(keys, as_index=False, sort=True)[
-            ["calls", "errors", "seconds"]
-        ].sum()
+        out = self.rows.groupby(keys, as_index=False, sort=True)[list(COUNTS)].sum()
         return out
 
     def processes(self) -> pd.DataFrame:
@@ -206,9 +209,10 @@ class Profile:
         try:
             prov = Provenance.from_json(doc["provenance"])
             builder = ProfileBuilder(prov)
-            for pid, exe, arch, name, calls, errors, seconds in doc["rows"]:
+            for pid, exe, arch, name, calls, errors, seconds, unfinished in doc["rows"]:
                 builder.add(str(arch), str(name), pid=int(pid), exe=str(exe), calls=int(calls),
-                            errors=int(errors), seconds=float(seconds))
+                            errors=int(errors), seconds=float(seconds),
+                            unfinished=int(unfinished))
             args: dict[SyscallKey, dict[int, ArgValues]] = {}
             for arch, name, argno, values, complete in doc.get("args", []):
                 args.setdefault((str(arch), str(name)), {})[int(argno)] = ArgValues(
@@ -222,11 +226,12 @@ class Profile:
 
 
 def _canonical_rows(rows: pd.DataFrame) -> list[tuple[Any, ...]]:
-    """Rows as plain sorted tuples (pid, exe, arch, syscall, calls, errors, seconds)."""
+    """Rows as plain sorted tuples, in COLUMNS order."""
     columns = [rows[c].tolist() for c in COLUMNS]
     return sorted(
-        (int(pid), str(exe), str(arch), str(name), int(calls), int(errors), round(float(s), 9))
-        for pid, exe, arch, name, calls, errors, s in zip(*columns, strict=True)
+        (int(pid), str(exe), str(arch), str(name), int(calls), int(errors), round(float(s), 9),
+         int(unfinished))
+        for pid, exe, arch, name, calls, errors, s, unfinished in zip(*columns, strict=True)
     )
 
 
@@ -236,7 +241,7 @@ class ProfileBuilder:
     def __init__(self, provenance: Provenance, arg_cap: int = ARG_VALUES_CAP) -> None:
         self.provenance = provenance
         self.arg_cap = arg_cap
-        # (pid, arch, syscall) -> [calls, errors, seconds]
+        # (pid, arch, syscall) -> [calls, errors, seconds, unfinished]
         self._counts: dict[tuple[int, str, str], list[float]] = {}
         self._exe: dict[int, str] = {}
         self._exe_rows: dict[tuple[int, str, str, str], list[float]] = {}
@@ -253,23 +258,28 @@ class ProfileBuilder:
         exe = self._exe.get(pid, "")
         for key in [k for k in self._counts if k[0] == pid]:
             c = self._counts.pop(key)
-            acc = self._exe_rows.setdefault((pid, exe, key[1], key[2]), [0, 0, 0.0])
-            acc[0] += c[0]
-            acc[1] += c[1]
-            acc[2] += c[2]
+            acc = self._exe_rows.setdefault((pid, exe, key[1], key[2]), [0, 0, 0.0, 0])
+            for i, v in enumerate(c):
+                acc[i] += v
 
     def add(self, arch: str, syscall: str, *, pid: int = UNKNOWN_PID, exe: str | None = None,
-            calls: int = 1, errors: int = 0, seconds: float = 0.0) -> None:
-        """Count ``calls`` calls (``errors`` of them failed) taking ``seconds`` in all."""
+            calls: int = 1, errors: int = 0, seconds: float = 0.0,
+            unfinished: int = 0) -> None:
+        """Count ``calls`` returned calls (``errors`` of them failed) taking ``seconds``.
+
+        ``unfinished`` counts calls entered that never returned (exit_group);
+        pass ``calls=0`` when that is all there is to count.
+        """
         if exe is not None and self._exe.get(pid, "") != exe:
             self.set_exe(pid, exe)
         acc = self._counts.get((pid, arch, syscall))
         if acc is None:
-            self._counts[(pid, arch, syscall)] = [calls, errors, seconds]
+            self._counts[(pid, arch, syscall)] = [calls, errors, seconds, unfinished]
         else:
             acc[0] += calls
             acc[1] += errors
             acc[2] += seconds
+            acc[3] += unfinished
 
     def add_args(self, arch: str, syscall: str, values: Sequence[int | None]) -> None:
         """Record one call's argument values; None marks a pointer or unknown argument."""
@@ -299,17 +309,18 @@ class ProfileBuilder:
         for pid in list(self._exe):
             self._flush_pid(pid)
         for (pid, arch, name), c in self._counts.items():
-            acc = self._exe_rows.setdefault((pid, self._exe.get(pid, ""), arch, name), [0, 0, 0.0])
-            acc[0] += c[0]
-            acc[1] += c[1]
-            acc[2] += c[2]
+            acc = self._exe_rows.setdefault((pid, self._exe.get(pid, ""), arch, name),
+                                            [0, 0, 0.0, 0])
+            for i, v in enumerate(c):
+                acc[i] += v
         self._counts = {}
         records = [
-            (pid, exe, arch, name, int(c[0]), int(c[1]), float(c[2]))
+            (pid, exe, arch, name, int(c[0]), int(c[1]), float(c[2]), int(c[3]))
             for (pid, exe, arch, name), c in self._exe_rows.items()
         ]
         rows = pd.DataFrame.from_records(records, columns=list(COLUMNS))
         rows = rows.astype({"pid": "int64", "calls": "int64", "errors": "int64",
+                            "unfinished": "int64",
                             "seconds": "float64", "exe": "object", "arch": "object",
                             "syscall": "object"})
         args = {
@@ -331,7 +342,7 @@ def merge(profiles: Iterable[Profile], label: str = "") -> Profile:
         raise ValueError("merge needs at least one profile")
     rows = pd.concat([p.rows for p in runs], ignore_index=True)
     rows = rows.groupby(["pid", "exe", "arch", "syscall"], as_index=False, sort=True)[
-        ["calls", "errors", "seconds"]].sum()
+        list(COUNTS)].sum()
     seen = [set(zip(p.rows["arch"], p.rows["syscall"], strict=True)) for p in runs]
     everywhere = set.intersection(*seen)
     partial = frozenset(set.union(*seen) - everywhere)

@@ -61,6 +61,8 @@ def _sorted(rows: pd.DataFrame, arch: str, sort: str) -> list[tuple[str, int, in
 
 
 def _strace_table(rows: pd.DataFrame, arch: str, sort: str, timed: bool, errors: bool) -> str:
+    # Calls that never returned (exit_group) are not in strace's table.
+    rows = rows[rows["calls"] > 0]
     total_s = float(rows["seconds"].sum())
     total_calls = int(rows["calls"].sum())
     total_err = int(rows["errors"].sum())

@@ -96,7 +96,12 @@ def number(arch: str, name: str) -> int | None:
     if name.startswith("syscall_0x"):
         return int(name[len("syscall_0x") :], 16)
     nr = _resolve_name(arch, name)
-    return nr if nr >= 0 else None
+    if nr >= 0:
+        return nr
+    # libseccomp resolves i386's direct socket calls to socketcall pseudo
+    # numbers ("socket" -> -101) although the kernel has them (socket is 359
+    # since Linux 4.3) and it names them when asked by number.
+    return names(arch).get(name)
 
 
 def is_known_anywhere(name: str) -> bool:
