@@ -181,6 +181,52 @@ def merge(ctx: click.Context, profiles: tuple[str, ...], label: str) -> None:
                f"{len(merged.partial)} seen in only some runs", err=True)
 
 
+# -- record ------------------------------------------------------------------
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.option("--mode", type=click.Choice(("full", "fast")), default="full", show_default=True,
+              help="full: calls, errors and time like strace -c -f; fast: calls only, one "
+                   "seccomp stop per call.")
+@click.option("-p", "--pid", type=int, help="Attach to this running process and its threads; "
+              "Ctrl-C detaches and stores what was seen.")
+@click.option("--label", help="Label of the stored run (default: the program's name).")
+@click.option("-S", "--sort", type=click.Choice(SORT_CHOICES), default="time", show_default=True)
+@click.option("-q", "--quiet", is_flag=True, help="Do not print the table.")
+@click.pass_context
+@reports_errors
+def record(ctx: click.Context, command: tuple[str, ...], mode: str, pid: int | None,
+           label: str | None, sort: str, quiet: bool) -> None:
+    """Run COMMAND under ptrace (or attach with -p), store the run, print the table.
+
+    \b
+      tracebench record -- ./app --flag arg
+      tracebench record -p 1234
+    The program keeps its stdin/stdout/stderr; the table goes to stderr.
+    Ctrl-C reaches a started program as it would without tracebench, and the
+    run is still stored.  Exits with the program's status (128+N if killed
+    by signal N).
+    """
+    from tracebench import render, tracer
+
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command and pid is None:
+        fail("record: give a command (tracebench record -- CMD ARGS) or --pid PID")
+    if command and pid is not None:
+        fail("record: give a command or --pid, not both")
+    result = tracer.record(list(command) if command else None, mode=mode, pid=pid)
+    name = label or (os.path.basename(command[0]) if command else f"pid{pid}")
+    info = _store(ctx).add(result.profile, name, exit_status=result.exit_status)
+    if not quiet:
+        click.echo(render.summary_table(result.profile, sort=sort), nl=False, err=True)
+    what = "detached from" if result.detached else "exit status"
+    click.echo(f"stored run {info.id} ({name}): {info.syscalls} syscalls, {info.calls} calls; "
+               f"{what} {result.pid if result.detached else result.exit_status}", err=True)
+    sys.exit(result.exit_status)
+
+
 # -- import ------------------------------------------------------------------
 
 
