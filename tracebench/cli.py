@@ -403,6 +403,17 @@ def _read_names(path: str) -> list[str]:
     return sorted(listed(_read_text(path), path).names())
 
 
+def _base_policy(ref: str, fmt: str) -> Any:
+    """The --base policy as this machine would load it; gates judged unless OCI keeps them."""
+    from tracebench import syscalls
+    from tracebench.policy import context
+
+    native = syscalls.native_arch()
+    pol = _load_policy(ref, None).for_machine(native)
+    # Only OCI and SPO files can carry Docker's includes/excludes gates.
+    return pol if fmt in ("oci", "spo") else pol.resolve(context(native))
+
+
 @main.command()
 @click.argument("profiles", nargs=-1)
 @click.option("--format", "fmt", required=True, metavar="FORMAT",
@@ -442,7 +453,7 @@ def emit(ctx: click.Context, profiles: tuple[str, ...], fmt: str, default: str |
         arches=arches,
         always_allow=_read_names(always_allow) if always_allow else (),
         never_allow=_read_names(never_allow) if never_allow else (),
-        base=_load_policy(base, None) if base else None,
+        base=_base_policy(base, fmt) if base else None,
         pin_args=pins,
     )
     for arch, names in sorted(result.missing.items()):

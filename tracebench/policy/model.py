@@ -105,7 +105,10 @@ class Condition:
         a = argument & 0xFFFFFFFFFFFFFFFF
         v = self.value & 0xFFFFFFFFFFFFFFFF
         if self.op == "masked_eq":
-            return (a & (self.mask & 0xFFFFFFFFFFFFFFFF)) == v
+            # libseccomp masks the value too (_db_node_mask_fixup): value 0x35
+            # under mask 0xf0 matches what 0x30 matches.
+            m = self.mask & 0xFFFFFFFFFFFFFFFF
+            return (a & m) == (v & m)
         return {
             "eq": a == v, "ne": a != v, "lt": a < v, "le": a <= v, "gt": a > v, "ge": a >= v,
         }[self.op]

@@ -36,6 +36,18 @@ class Format:
 
 FORMATS: dict[str, Format] = {
     # one line per format module, e.g.:  oci.FORMAT.name: oci.FORMAT,
+    "oci": __import__("tracebench.policy.formats.oci", fromlist=["FORMAT"]).FORMAT,
+    "spo": __import__("tracebench.policy.formats.spo", fromlist=["FORMAT"]).FORMAT,
+    "beats": __import__("tracebench.policy.formats.beats", fromlist=["FORMAT"]).FORMAT,
+    "plain": __import__("tracebench.policy.formats.plain", fromlist=["FORMAT"]).FORMAT,
+    "c": __import__("tracebench.policy.formats.c_source", fromlist=["FORMAT"]).FORMAT,
+    "python": __import__("tracebench.policy.formats.python_source", fromlist=["FORMAT"]).FORMAT,
+    "go": __import__("tracebench.policy.formats.go_source", fromlist=["FORMAT"]).FORMAT,
+    "systemd": __import__("tracebench.policy.formats.systemd", fromlist=["FORMAT"]).FORMAT,
+    "firecracker": __import__("tracebench.policy.formats.firecracker", fromlist=["FORMAT"]).FORMAT,
+    "minijail": __import__("tracebench.policy.formats.minijail", fromlist=["FORMAT"]).FORMAT,
+    "firejail": __import__("tracebench.policy.formats.firejail", fromlist=["FORMAT"]).FORMAT,
+    "lxc": __import__("tracebench.policy.formats.lxc", fromlist=["FORMAT"]).FORMAT,
 }
 
 
