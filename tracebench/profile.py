@@ -241,40 +241,31 @@ class ProfileBuilder:
     def __init__(self, provenance: Provenance, arg_cap: int = ARG_VALUES_CAP) -> None:
         self.provenance = provenance
         self.arg_cap = arg_cap
-        # (pid, arch, syscall) -> [calls, errors, seconds, unfinished]
-        self._counts: dict[tuple[int, str, str], list[float]] = {}
+        # (pid, exe, arch, syscall) -> [calls, errors, seconds, unfinished]
+        self._rows: dict[tuple[int, str, str, str], list[float]] = {}
         self._exe: dict[int, str] = {}
-        self._exe_rows: dict[tuple[int, str, str, str], list[float]] = {}
         self._args: dict[SyscallKey, dict[int, set[int]]] = {}
         self._incomplete: set[tuple[str, str, int]] = set()
 
     def set_exe(self, pid: int, exe: str) -> None:
         """Name the executable ``pid`` runs from now on (after an execve)."""
-        self._flush_pid(pid)
         self._exe[pid] = exe
-
-    def _flush_pid(self, pid: int) -> None:
-        # Counts so far belong to the exe the pid ran before this change.
-        exe = self._exe.get(pid, "")
-        for key in [k for k in self._counts if k[0] == pid]:
-            c = self._counts.pop(key)
-            acc = self._exe_rows.setdefault((pid, exe, key[1], key[2]), [0, 0, 0.0, 0])
-            for i, v in enumerate(c):
-                acc[i] += v
 
     def add(self, arch: str, syscall: str, *, pid: int = UNKNOWN_PID, exe: str | None = None,
             calls: int = 1, errors: int = 0, seconds: float = 0.0,
             unfinished: int = 0) -> None:
         """Count ``calls`` returned calls (``errors`` of them failed) taking ``seconds``.
 
+        ``exe`` (if given) becomes the pid's executable from this call on.
         ``unfinished`` counts calls entered that never returned (exit_group);
         pass ``calls=0`` when that is all there is to count.
         """
-        if exe is not None and self._exe.get(pid, "") != exe:
-            self.set_exe(pid, exe)
-        acc = self._counts.get((pid, arch, syscall))
+        if exe is not None:
+            self._exe[pid] = exe
+        key = (pid, self._exe.get(pid, ""), arch, syscall)
+        acc = self._rows.get(key)
         if acc is None:
-            self._counts[(pid, arch, syscall)] = [calls, errors, seconds, unfinished]
+            self._rows[key] = [calls, errors, seconds, unfinished]
         else:
             acc[0] += calls
             acc[1] += errors
@@ -306,17 +297,9 @@ class ProfileBuilder:
     def build(self) -> Profile:
         import pandas as pd
 
-        for pid in list(self._exe):
-            self._flush_pid(pid)
-        for (pid, arch, name), c in self._counts.items():
-            acc = self._exe_rows.setdefault((pid, self._exe.get(pid, ""), arch, name),
-                                            [0, 0, 0.0, 0])
-            for i, v in enumerate(c):
-                acc[i] += v
-        self._counts = {}
         records = [
             (pid, exe, arch, name, int(c[0]), int(c[1]), float(c[2]), int(c[3]))
-            for (pid, exe, arch, name), c in self._exe_rows.items()
+            for (pid, exe, arch, name), c in self._rows.items()
         ]
         rows = pd.DataFrame.from_records(records, columns=list(COLUMNS))
         rows = rows.astype({"pid": "int64", "calls": "int64", "errors": "int64",
