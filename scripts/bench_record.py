@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""How fast ``record`` traces, side by side with ``strace -f -c -o /dev/null``.
+
+Workloads (built or created in a temporary directory):
+
+* ``find``: GNU find over a tree of 400 directories and 40,000 files,
+  ``-size -1k`` so that every file is stat'ed;
+* ``loop``: a C program making 200,000 small syscalls in a tight loop
+  (getppid, a 1-byte read of /dev/zero, lseek, a failing close);
+* ``threads``: a C program whose 4 threads make 50,000 small syscalls each.
+
+Each workload runs under ``strace -f -c -o /dev/null``, ``python -m
+tracebench.tracer --mode full`` and ``--mode fast``, the three interleaved
+(order rotated every repetition) so that a noisy neighbour hurts all of
+them alike.  Two times for the recorder: end to end (``e2e``: starting
+Python, importing pandas, building the Profile: about half a second that
+does not depend on the workload) and the tracing alone (``traced``:
+``RecordResult.elapsed``, from the fork to the last exit).  strace's own
+start-up takes milliseconds.  Prints the median of each and the median of
+the per-repetition ratios to strace's wall time.  Targets: full <= 1.0,
+fast <= 0.7.
+
+    .venv/bin/python scripts/bench_record.py [--reps 5] [--only loop,threads]
+
+It also prints what one ptrace request costs through python-ptrace's
+binding and through the bare ctypes call the recorder's hot path uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+LOOP_C = r"""
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    long n = argc > 1 ? atol(argv[1]) : 100000;
+    int fd = open("/dev/zero", O_RDONLY);
+    char c;
+    for (long i = 0; i < n; i++) {
+        switch (i & 3) {
+        case 0: syscall(SYS_getppid); break;
+        case 1: read(fd, &c, 1); break;
+        case 2: lseek(fd, 0, SEEK_SET); break;
+        default: close(-1); break;
+        }
+    }
+    return 0;
+}
+"""
+
+THREADS_C = r"""
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+static long n;
+static void *body(void *arg) {
+    (void)arg;
+    for (long i = 0; i < n; i++) syscall(i & 1 ? SYS_getppid : SYS_gettid);
+    return NULL;
+}
+int main(int argc, char **argv) {
+    n = argc > 1 ? atol(argv[1]) : 25000;
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) pthread_create(&t[i], NULL, body, NULL);
+    for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
+    return 0;
+}
+"""
+
+
+def build(work: Path) -> dict[str, list[str]]:
+    for name, src, flags in (("loop", LOOP_C, []), ("threads", THREADS_C, ["-pthread"])):
+        (work / f"{name}.c").write_text(src)
+        subprocess.run(["gcc", "-O2", *flags, "-o", str(work / name), str(work / f"{name}.c")],
+                       check=True)
+    tree = work / "tree"
+    for d in range(400):
+        sub = tree / f"d{d // 20}" / f"e{d}"
+        sub.mkdir(parents=True)
+        for f in range(100):
+            (sub / f"f{f}").touch()
+    find = shutil.which("find") or "/usr/bin/find"
+    return {
+        "find": [find, str(tree), "-size", "-1k"],
+        "loop": [str(work / "loop"), "200000"],
+        "threads": [str(work / "threads"), "50000"],
+    }
+
+
+def timed(argv: list[str], out: Path | None = None) -> tuple[float, float]:
+    """(end-to-end wall seconds, seconds spent tracing as the recorder reports them)."""
+    if out is not None:
+        argv = [*argv[:3], "--out", str(out), *argv[3:]]
+    t0 = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wall = time.perf_counter() - t0
+    traced = json.loads(out.read_text())["elapsed"] if out is not None else wall
+    return wall, traced
+
+
+def request_costs() -> tuple[float, float]:
+    """Microseconds per PTRACE_GETEVENTMSG to a pid we do not trace (ESRCH), two ways."""
+    from ptrace import PtraceError
+    from ptrace.binding import func
+
+    bare = ctypes.PyDLL(None, use_errno=True).ptrace
+    bare.restype = ctypes.c_long
+    buf = ctypes.c_ulong(0)
+    ptr = ctypes.c_void_p(ctypes.addressof(buf))
+    n = 100_000
+    t0 = time.perf_counter()
+    for _ in range(n):
+        with contextlib.suppress(PtraceError):
+            func.ptrace(0x4201, 1, 0, ctypes.addressof(buf))
+    binding = (time.perf_counter() - t0) / n * 1e6
+    t0 = time.perf_counter()
+    for _ in range(n):
+        bare(0x4201, 1, 0, ptr)
+    direct = (time.perf_counter() - t0) / n * 1e6
+    return binding, direct
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--only", default="find,loop,threads")
+    ns = parser.parse_args()
+    binding, direct = request_costs()
+    print(f"one failing ptrace request: python-ptrace binding {binding:.2f} us, "
+          f"bare ctypes {direct:.2f} us")
+    tracer = [sys.executable, "-m", "tracebench.tracer"]
+    tools = {
+        "strace": ["strace", "-f", "-c", "-o", "/dev/null"],
+        "full": [*tracer, "--mode", "full", "--"],
+        "fast": [*tracer, "--mode", "fast", "--"],
+    }
+    with tempfile.TemporaryDirectory(prefix="tracebench-bench-") as tmp:
+        out = Path(tmp) / "result.json"
+        startup = statistics.median(timed([*tools["full"], "/bin/true"], out)[0]
+                                    for _ in range(3))
+        print(f"start-up: `python -m tracebench.tracer -- /bin/true` {startup:.2f} s")
+        workloads = build(Path(tmp))
+        for name in ns.only.split(","):
+            argv = workloads[name]
+            wall: dict[str, list[float]] = {t: [] for t in tools}
+            traced: dict[str, list[float]] = {t: [] for t in tools}
+            order = list(tools)
+            for rep in range(ns.reps):
+                for tool in order[rep % 3:] + order[:rep % 3]:
+                    w, t = timed([*tools[tool], *argv], None if tool == "strace" else out)
+                    wall[tool].append(w)
+                    traced[tool].append(t)
+            ref = wall["strace"]
+
+            def ratio(times: list[float], ref: list[float] = ref) -> float:
+                return statistics.median(a / b for a, b in zip(times, ref, strict=True))
+
+            line = f"{name:8s} strace {statistics.median(ref):5.2f} s"
+            for tool in ("full", "fast"):
+                line += (f" | {tool} e2e {statistics.median(wall[tool]):5.2f} s "
+                         f"x{ratio(wall[tool]):.2f}, traced "
+                         f"{statistics.median(traced[tool]):5.2f} s x{ratio(traced[tool]):.2f}")
+            print(f"{line}  [{ns.reps} reps, load {os.getloadavg()[0]:.1f}]", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
