@@ -89,6 +89,9 @@ def test_cli_runs_table_export_merge(stored: Path, tmp_path: Path) -> None:
     out = r.invoke(main, ["merge", "one", "two", "--label", "both"], env=env)
     assert out.exit_code == 0, out.output
     assert "2 seen in only some runs" in out.output
+    out = r.invoke(main, ["table", "both"], env=env)
+    assert out.output.splitlines()[-1] == \
+        "seen in only some of the 2 merged runs: getpid (x86_64), getppid (x86_64)"
     out = r.invoke(main, ["table", "both", "--format", "csv"], env=env)
     assert "x86_64,read,7,0" in out.output
 

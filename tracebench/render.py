@@ -110,6 +110,10 @@ def summary_table(profile: Profile, *, sort: str = "time", per_process: bool = F
             parts.append(_strace_table(rows[rows["arch"] == arch], arch, sort, timed, errors))
     if summary.empty:
         parts.append("(no system calls recorded)\n")
+    if profile.partial:
+        names = ", ".join(f"{n} ({a})" for a, n in sorted(profile.partial))
+        parts.append(f"seen in only some of the {profile.provenance.runs} merged runs: "
+                     f"{names}\n")
     return "".join(parts)
 
 
