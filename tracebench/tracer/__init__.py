@@ -68,7 +68,9 @@ def record(argv: Sequence[str] | None = None, *, mode: str = "full", pid: int | 
     """Record the syscalls of ``argv`` (run now) or of process ``pid`` (attached).
 
     Raises TraceError (one line) for a program that cannot be found, run or
-    attached to.  The program keeps record's stdin, stdout and stderr.
+    attached to.  The program keeps record's stdin, stdout and stderr.  Like
+    strace, record waits for any child (wait4(-1)): a child of the caller's
+    own that ends meanwhile is reaped and ignored.
     """
     import signal
     import time
@@ -111,8 +113,10 @@ def record(argv: Sequence[str] | None = None, *, mode: str = "full", pid: int | 
             child = launch.start(list(argv), environ, options, load_filter,
                                  interrupts.child_restore)
             rec.begin_program(child.pid)
+            command = tuple(argv)
         else:
             assert pid is not None
+            command = kernel.cmdline_of(pid) or (f"pid {pid}",)
             rec.begin_attach(pid, launch.attach(pid, kernel.FOLLOW))
         interrupts.start()
         try:
@@ -123,6 +127,10 @@ def record(argv: Sequence[str] | None = None, *, mode: str = "full", pid: int | 
             else:
                 rec.kill_all()
             raise
+    except BaseException:
+        if child is not None:
+            child.close()
+        raise
     finally:
         elapsed = time.perf_counter() - started
         interrupts.stop()
@@ -133,8 +141,6 @@ def record(argv: Sequence[str] | None = None, *, mode: str = "full", pid: int | 
         if failure is not None and not rec.execed:
             raise failure
 
-    command = (tuple(argv) if argv is not None
-               else kernel.cmdline_of(pid or 0) or (f"pid {pid}",))
     notes = _notes(mode, pid, rec.detached)
     measured = ("calls", "errors", "seconds") if mode == "full" else ("calls",)
     profile = rec.build(Provenance(source="ptrace", command=command, measured=measured,

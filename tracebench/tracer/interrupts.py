@@ -66,7 +66,14 @@ class Interrupts:
         self._old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, [*HANDLED, _STOP])
 
     def child_restore(self) -> None:
-        """In the forked child: the signal mask the program must start with."""
+        """In the forked child: the dispositions and mask the program must start with.
+
+        Python's own handlers (SIGINT's KeyboardInterrupt) would run in the
+        child until its execve resets them; the defaults apply from now on.
+        """
+        for sig in HANDLED:
+            if signal.getsignal(sig) not in (signal.SIG_IGN, signal.SIG_DFL, None):
+                signal.signal(sig, signal.SIG_DFL)
         if self._old_mask is not None:
             signal.pthread_sigmask(signal.SIG_SETMASK, self._old_mask)
 

@@ -137,15 +137,15 @@ class HotCalls:
     """libc's ``wait4`` and ``ptrace`` as bare ctypes functions, for the per-stop path.
 
     python-ptrace's ``ptrace()`` converts its four arguments through ctypes
-    argtypes and checks the result in Python; measured on this project's
-    2-core VM that is 2-4 us per call against ~0.5 us for a bare ctypes call
-    given prebuilt pointers (scripts/bench_record.py prints both), and
-    os.wait4 builds a 16-field struct_rusage object at every stop.  With
-    three calls per stop and two stops per syscall, that overhead alone
-    decides whether the recorder keeps up with strace.  So only the three
-    calls made at every stop (wait4, PTRACE_GET_SYSCALL_INFO and the resume)
-    use these; every other ptrace request goes through python-ptrace's
-    binding (``request``).
+    argtypes and checks the result in Python: measured on this project's
+    2-core VM, a PTRACE_GETEVENTMSG to a stopped tracee takes 2.0 us through
+    it against 1.0 us as a bare ctypes call given a prebuilt pointer
+    (scripts/bench_record.py measures both), and os.wait4 builds a 16-field
+    struct_rusage object at every stop.  At two stops per syscall and
+    ~10 us per stop, that difference alone decides whether the recorder
+    keeps up with strace.  So only the three calls made at every stop
+    (wait4, PTRACE_GET_SYSCALL_INFO and the resume) use these; every other
+    ptrace request goes through python-ptrace's binding (``request``).
 
     No argtypes: small ints are passed as C ints (libffi widens them to the
     64-bit register glibc's variadic ptrace() reads) and pointers as

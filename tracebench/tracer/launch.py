@@ -83,6 +83,8 @@ class Child:
         if step == "seccomp":
             return TraceError(f"cannot load the fast-mode seccomp filter into {self.path}: "
                               f"{os.strerror(code) if code else num}")
+        if not code:
+            return TraceError(f"cannot run {self.path}: {num} in the child before execve")
         if code == errno.ENOEXEC:
             return TraceError(f"cannot run {self.path}: exec format error")
         return TraceError(f"cannot run {self.path}: {os.strerror(code)}")
@@ -131,18 +133,19 @@ def start(argv: Sequence[str], env: Mapping[str, str], options: int,
             finally:
                 os._exit(_EXEC_FAILED)
     os.close(wfd)
+    child = Child(pid, rfd, path)
     try:
         _, status = os.waitpid(pid, os.WUNTRACED)
         if not (os.WIFSTOPPED(status) and os.WSTOPSIG(status) == signal.SIGSTOP):
-            err = Child(pid, rfd, path).exec_error()
+            err = child.exec_error()
             raise err or TraceError(f"cannot start {path}: unexpected wait status {status:#x}")
         kernel.request(kernel.PTRACE_SEIZE, pid, 0, options)
     except BaseException:
         _kill_and_reap(pid)
-        os.close(rfd)
+        child.close()
         raise
     os.kill(pid, signal.SIGCONT)
-    return Child(pid, rfd, path)
+    return child
 
 
 def _kill_and_reap(pid: int) -> None:
