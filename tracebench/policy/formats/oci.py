@@ -577,20 +577,26 @@ def write(policy: Policy) -> str:
     doc.update(_arch_fields(policy.arches))
     syscalls = []
     for rule, names in rule_entries(policy, "OCI JSON"):
-        entry: dict[str, Any] = {"names": names, "action": ACTION_NAMES[rule.action.kind]}
-        entry.update(_action_fields(rule.action, "errnoRet"))
-        if rule.conditions:
-            entry["args"] = entry_conditions(rule.conditions, names[0])
-        if rule.comment:
-            entry["comment"] = rule.comment
-        inc, exc = _gate_out(rule.gate)
-        if inc:
-            entry["includes"] = inc
-        if exc:
-            entry["excludes"] = exc
-        syscalls.append(entry)
+        syscalls.append(_entry({"names": names}, rule, names[0], always_args=False))
     doc["syscalls"] = syscalls
     return json.dumps(doc, indent="\t") + "\n"
+
+
+def _entry(entry: dict[str, Any], rule: Rule, name: str, *, always_args: bool
+           ) -> dict[str, Any]:
+    """Fill a syscalls[] entry (``names`` or legacy ``name`` already set) from ``rule``."""
+    entry["action"] = ACTION_NAMES[rule.action.kind]
+    entry.update(_action_fields(rule.action, "errnoRet"))
+    if rule.conditions or always_args:
+        entry["args"] = entry_conditions(rule.conditions, name)
+    if rule.comment:
+        entry["comment"] = rule.comment
+    inc, exc = _gate_out(rule.gate)
+    if inc:
+        entry["includes"] = inc
+    if exc:
+        entry["excludes"] = exc
+    return entry
 
 
 def write_legacy(policy: Policy) -> str:
@@ -606,17 +612,7 @@ def write_legacy(policy: Policy) -> str:
             raise PolicyError("OCI JSON cannot limit a rule to some architectures",
                               line=rule.line)
         for name in dict.fromkeys(rule.names):
-            entry: dict[str, Any] = {"name": name, "action": ACTION_NAMES[rule.action.kind]}
-            entry.update(_action_fields(rule.action, "errnoRet"))
-            entry["args"] = entry_conditions(rule.conditions, name)
-            if rule.comment:
-                entry["comment"] = rule.comment
-            inc, exc = _gate_out(rule.gate)
-            if inc:
-                entry["includes"] = inc
-            if exc:
-                entry["excludes"] = exc
-            syscalls.append(entry)
+            syscalls.append(_entry({"name": name}, rule, name, always_args=True))
     doc["syscalls"] = syscalls
     return json.dumps(doc, indent="\t") + "\n"
 
