@@ -32,7 +32,26 @@ def progs() -> dict[str, str]:
 
 
 def _status(pid: int) -> dict[str, str]:
-    with open(f"/proc/{pid}/status") as f:
+    return _status_of(f"/proc/{pid}")
+
+
+def _traced_by(pid: int, tracer: int) -> bool:
+    """Whether every thread of ``pid`` is traced by ``tracer``.
+
+    The tracer seizes threads one by one: a signal sent when only the leader
+    is seized can be taken by a thread not yet traced, and its handler's
+    calls are then never seen.
+    """
+    tids = os.listdir(f"/proc/{pid}/task")
+    try:
+        return all(_status_of(f"/proc/{pid}/task/{t}")["TracerPid"] == str(tracer)
+                   for t in tids)
+    except FileNotFoundError:
+        return False
+
+
+def _status_of(path: str) -> dict[str, str]:
+    with open(f"{path}/status") as f:
         return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
 
 
@@ -153,7 +172,7 @@ def test_signal_detaches_and_leaves_the_process_running(sig: int, progs: dict[st
             target.stdout.readline()
             with subprocess.Popen([*TRACER, "--out", str(out), "--pid", str(target.pid)],
                                   start_new_session=True) as proc:
-                _wait_for(lambda: _status(target.pid)["TracerPid"] == str(proc.pid))
+                _wait_for(lambda: _traced_by(target.pid, proc.pid))
                 time.sleep(0.3)  # let both threads make a few calls
                 proc.send_signal(sig)
                 assert proc.wait(timeout=30) == 0
@@ -181,7 +200,7 @@ def test_stopped_process_stays_stopped_after_detach(progs: dict[str, str],
             target.stdout.readline()
             with subprocess.Popen([*TRACER, "--out", str(out), "--pid", str(target.pid)],
                                   start_new_session=True) as proc:
-                _wait_for(lambda: _status(target.pid)["TracerPid"] == str(proc.pid))
+                _wait_for(lambda: _traced_by(target.pid, proc.pid))
                 target.send_signal(signal.SIGSTOP)
                 # A group-stop under ptrace shows as "t (tracing stop)".
                 _wait_for(lambda: _status(target.pid)["State"][0] == "t")
@@ -205,7 +224,7 @@ def test_attached_process_that_exits_gives_its_status(progs: dict[str, str],
             target.stdout.readline()
             with subprocess.Popen([*TRACER, "--out", str(out), "--pid", str(target.pid)],
                                   start_new_session=True) as proc:
-                _wait_for(lambda: _status(target.pid)["TracerPid"] == str(proc.pid))
+                _wait_for(lambda: _traced_by(target.pid, proc.pid))
                 # The signal goes to the tracee, which gets it unchanged: its
                 # handler runs and it exits 3.
                 target.send_signal(signal.SIGINT)
