@@ -305,12 +305,6 @@ def _write_output(output: str | None, text: str) -> None:
 # -- policies: diff, emit, check -----------------------------------------------
 
 
-def _policy_format_names() -> list[str]:
-    from tracebench.policy.formats import FORMATS
-
-    return sorted(FORMATS)
-
-
 def _load_policy(ref: str, fmt: str | None) -> Any:
     """A Policy from a file or a shipped policy's short name (docker-default)."""
     from tracebench import shipped
@@ -325,7 +319,7 @@ def _load_policy(ref: str, fmt: str | None) -> Any:
     if fmt is not None:
         if fmt not in formats.FORMATS:
             fail(f"--policy-format: unknown format {fmt!r} (choose from "
-                 f"{', '.join(_policy_format_names())})")
+                 f"{', '.join(formats.readable())})")
         chosen = formats.FORMATS[fmt]
     else:
         chosen = formats.detect(text, filename)
@@ -440,13 +434,12 @@ def emit(ctx: click.Context, profiles: tuple[str, ...], fmt: str, default: str |
          base: str | None, pins: tuple[str, ...], output: str | None) -> None:
     """Write an allowlist of what the runs (default: the latest) used."""
     from tracebench import emit as emit_mod
-    from tracebench.policy.formats import FORMATS
+    from tracebench.policy.formats import FORMATS, writable
     from tracebench.policy.model import Action
 
     writer = FORMATS[fmt].write if fmt in FORMATS else None
     if writer is None:
-        writable = sorted(n for n, f in FORMATS.items() if f.write is not None)
-        fail(f"--format: cannot write {fmt!r} (choose from {', '.join(writable)})")
+        fail(f"--format: cannot write {fmt!r} (choose from {', '.join(writable())})")
     result = emit_mod.emit(
         _load_profiles(ctx, profiles),
         default=Action.parse(default) if default else None,
