@@ -156,7 +156,7 @@ def agrees(action: Action, seen: Seen, injected: set[int]) -> bool:
 def kernel(pol: Policy, name: str, *args: int, arch: str = "x86_64",
            sys32: Path | None = None) -> Seen:
     flt = sandbox.compile(pol, CTX)
-    nr = sandbox.syscall_number(arch, name)
+    nr = syscalls.number(arch, name)
     assert nr is not None
     full = (tuple(args) + (0,) * 6)[:6]
     return run_calls(flt, [(arch, nr, full)], sys32)[0]
@@ -506,7 +506,7 @@ def test_real_compiled_filters_run_as_in_the_kernel(fixture: str, denied_x86_64:
         assert len(denied) == count, (arch, [syscalls.name(arch, nr) for nr in denied])
     calls = []
     for arch, name, args in FIXTURE_CALLS:
-        nr = sandbox.syscall_number(arch, name)
+        nr = syscalls.number(arch, name)
         assert nr is not None
         calls.append((arch, nr, (tuple(args) + (0,) * 6)[:6]))
     seen = run_calls(RawFilter(raw), calls, sys32)
@@ -633,7 +633,7 @@ def differential(rng: random.Random, arch: str, cases: int, sys32: Path | None) 
         stats["policies"] += 1
         calls, wants = [], []
         for name in sorted({n for r in pol.rules for n in r.names if n in SAFE}):
-            nr = sandbox.syscall_number(arch, name)
+            nr = syscalls.number(arch, name)
             assert nr is not None
             for _ in range(8):
                 args = candidate_args(rng, pol, name, bits)

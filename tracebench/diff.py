@@ -146,8 +146,8 @@ def diff(profile: Profile, policy: Policy, ctx: Context, *,
     policy = policy.for_machine(ctx.arch)
     out = []
     notes: list[str] = []
+    summary = profile.summary()
     for arch in profile.arches():
-        summary = profile.summary()
         rows = summary[summary["arch"] == arch]
         used = []
         covered = True

@@ -170,17 +170,6 @@ def _resolved(policy: Policy, ctx: Context) -> list[tuple[int, Rule]]:
     return [(i, r) for i, r in enumerate(policy.rules) if ctx.opens(r.gate)]
 
 
-def syscall_number(arch: str, name: str) -> int | None:
-    """The number the kernel uses for ``name`` on ``arch`` (None: not a syscall there).
-
-    Like ``syscalls.number``, but also right for the calls libseccomp resolves
-    to a multiplexer pseudo number although they have a direct number too
-    (``socket`` on i386 is 359, and also socketcall's SYS_SOCKET).
-    """
-    nr = syscalls.number(arch, name)
-    return nr if nr is not None else syscalls.names(arch).get(name)
-
-
 def _syscall_on(arch: str, name: str) -> str | int | None:
     """What to hand libseccomp for ``name`` on ``arch``; None if it is not a syscall there."""
     import pyseccomp

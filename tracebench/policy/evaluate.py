@@ -158,13 +158,12 @@ class _Judge:
         return self._open[key]
 
     def rule_nrs(self, arch: str) -> list[tuple[int, frozenset[int]]]:
-        from tracebench.sandbox import syscall_number
 
         if arch not in self._nrs:
             out = []
             for i, rule in self.rules:
                 if arch in self.arches and rule.applies_to(arch):
-                    nrs = {syscall_number(arch, n) for n in rule.names}
+                    nrs = {syscalls.number(arch, n) for n in rule.names}
                     out.append((i, frozenset(n for n in nrs if n is not None)))
             self._nrs[arch] = out
         return self._nrs[arch]
@@ -217,9 +216,7 @@ def evaluate(policy: Policy, ctx: Context, arch: str, syscall_name: str,
         arch = syscalls.arch_of(arch)
     except syscalls.UnknownArchError as e:
         raise PolicyError(str(e)) from None
-    from tracebench.sandbox import syscall_number
-
-    nr = syscall_number(arch, syscall_name)
+    nr = syscalls.number(arch, syscall_name)
     if nr is None:
         raise PolicyError(f"{syscall_name!r} is not a syscall on {arch}")
     judge = _judge(policy, ctx, ignore_unknown)

@@ -177,9 +177,8 @@ def _trace_all_filter() -> Callable[[], None]:
     native = syscalls.native_arch()
     # int $0x80 (i386) and x32 calls must be traced too, not killed as a
     # foreign architecture.
-    arches = {"x86_64": ("x86_64", "i386", "x32"), "aarch64": ("aarch64", "arm")}.get(
-        native, (native,))
-    flt = sandbox.compile(Policy(default_action=Action("trace", 0), arches=arches),
+    flt = sandbox.compile(Policy(default_action=Action("trace", 0),
+                                 arches=syscalls.family(native)),
                           Context(arch=native))
     load: Callable[[], None] = flt.load
     return load
