@@ -9,16 +9,16 @@ Workloads (built or created in a temporary directory):
   (getppid, a 1-byte read of /dev/zero, lseek, a failing close);
 * ``threads``: a C program whose 4 threads make 50,000 small syscalls each.
 
-Each workload runs under ``strace -f -c -o /dev/null``, ``python -m
-tracebench.tracer --mode full`` and ``--mode fast``, the three interleaved
-(order rotated every repetition) so that a noisy neighbour hurts all of
-them alike.  Two times for the recorder: end to end (``e2e``: starting
-Python, importing pandas, building the Profile: about half a second that
-does not depend on the workload) and the tracing alone (``traced``:
-``RecordResult.elapsed``, from the fork to the last exit).  strace's own
-start-up takes milliseconds.  Prints the median of each and the median of
-the per-repetition ratios to strace's wall time.  Targets: full <= 1.0,
-fast <= 0.7.
+Each workload runs under ``strace -f -c -o /dev/null`` and under
+``tracebench record --mode full`` and ``--mode fast`` (the command people
+run: it also stores the run in a scratch store and prints the table), all
+interleaved (order rotated every repetition) so that a noisy neighbour hurts
+them alike.  Two times for the recorder: end to end (``e2e``, the wall time
+of ``tracebench record``, start-up included) and the tracing alone
+(``traced``: ``RecordResult.elapsed`` of ``python -m tracebench.tracer``,
+from the fork to the last exit).  Prints the median of each and the median
+of the per-repetition ratios to strace's wall time.  Targets (on e2e):
+full <= 1.0, fast <= 0.7.
 
     .venv/bin/python scripts/bench_record.py [--reps 5] [--only loop,threads]
 
@@ -101,15 +101,15 @@ def build(work: Path) -> dict[str, list[str]]:
     }
 
 
-def timed(argv: list[str], out: Path | None = None) -> tuple[float, float]:
-    """(end-to-end wall seconds, seconds spent tracing as the recorder reports them)."""
+def timed(argv: list[str], out: Path | None = None) -> float:
+    """Wall seconds of ``argv``; with ``out`` (``python -m tracebench.tracer``), the
+    seconds spent tracing as the recorder reports them."""
     if out is not None:
         argv = [*argv[:3], "--out", str(out), *argv[3:]]
     t0 = time.perf_counter()
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - t0
-    traced = json.loads(out.read_text())["elapsed"] if out is not None else wall
-    return wall, traced
+    return float(json.loads(out.read_text())["elapsed"]) if out is not None else wall
 
 
 def request_costs() -> tuple[float, float]:
@@ -160,37 +160,40 @@ def main() -> int:
     print(f"one ptrace request (PTRACE_GETEVENTMSG, stopped tracee): python-ptrace binding "
           f"{binding:.2f} us, bare ctypes {direct:.2f} us")
     tracer = [sys.executable, "-m", "tracebench.tracer"]
-    tools = {
-        "strace": ["strace", "-f", "-c", "-o", "/dev/null"],
-        "full": [*tracer, "--mode", "full", "--"],
-        "fast": [*tracer, "--mode", "fast", "--"],
-    }
     with tempfile.TemporaryDirectory(prefix="tracebench-bench-") as tmp:
         out = Path(tmp) / "result.json"
-        startup = statistics.median(timed([*tools["full"], "/bin/true"], out)[0]
-                                    for _ in range(3))
-        print(f"start-up: `python -m tracebench.tracer -- /bin/true` {startup:.2f} s")
+        cli = [sys.executable, "-m", "tracebench", "--store", str(Path(tmp) / "store"),
+               "record"]
+        tools = {
+            "strace": ["strace", "-f", "-c", "-o", "/dev/null"],
+            "full": [*cli, "--mode", "full", "--"],
+            "fast": [*cli, "--mode", "fast", "--"],
+            "full-traced": [*tracer, "--mode", "full", "--"],
+            "fast-traced": [*tracer, "--mode", "fast", "--"],
+        }
+        startup = statistics.median(timed([*tools["full"], "/bin/true"]) for _ in range(3))
+        print(f"start-up: `tracebench record -- /bin/true` {startup:.2f} s")
         workloads = build(Path(tmp))
         for name in ns.only.split(","):
             argv = workloads[name]
-            wall: dict[str, list[float]] = {t: [] for t in tools}
-            traced: dict[str, list[float]] = {t: [] for t in tools}
+            times: dict[str, list[float]] = {t: [] for t in tools}
             order = list(tools)
             for rep in range(ns.reps):
-                for tool in order[rep % 3:] + order[:rep % 3]:
-                    w, t = timed([*tools[tool], *argv], None if tool == "strace" else out)
-                    wall[tool].append(w)
-                    traced[tool].append(t)
-            ref = wall["strace"]
+                k = rep % len(order)
+                for tool in order[k:] + order[:k]:
+                    traced = tool.endswith("-traced")
+                    times[tool].append(timed([*tools[tool], *argv], out if traced else None))
+            ref = times["strace"]
 
-            def ratio(times: list[float], ref: list[float] = ref) -> float:
-                return statistics.median(a / b for a, b in zip(times, ref, strict=True))
+            def ratio(tool: str, ref: list[float] = ref,
+                      times: dict[str, list[float]] = times) -> str:
+                got = times[tool]
+                r = statistics.median(a / b for a, b in zip(got, ref, strict=True))
+                return f"{statistics.median(got):5.2f} s x{r:.2f}"
 
             line = f"{name:8s} strace {statistics.median(ref):5.2f} s"
-            for tool in ("full", "fast"):
-                line += (f" | {tool} e2e {statistics.median(wall[tool]):5.2f} s "
-                         f"x{ratio(wall[tool]):.2f}, traced "
-                         f"{statistics.median(traced[tool]):5.2f} s x{ratio(traced[tool]):.2f}")
+            for mode in ("full", "fast"):
+                line += f" | {mode} e2e {ratio(mode)}, traced {ratio(mode + '-traced')}"
             print(f"{line}  [{ns.reps} reps, load {os.getloadavg()[0]:.1f}]", flush=True)
     return 0
 

@@ -146,12 +146,11 @@ def diff(profile: Profile, policy: Policy, ctx: Context, *,
     policy = policy.for_machine(ctx.arch)
     out = []
     notes: list[str] = []
-    summary = profile.summary()
+    totals = profile.totals()
     for arch in profile.arches():
-        rows = summary[summary["arch"] == arch]
         used = []
         covered = True
-        for name, calls in zip(rows["syscall"].tolist(), rows["calls"].tolist(), strict=True):
+        for name, calls in ((t[1], t[2]) for t in totals if t[0] == arch):
             try:
                 d = evaluate(policy, ctx, arch, str(name), None, ignore_unknown=ignore_unknown)
             except PolicyError as e:

@@ -4,7 +4,10 @@ A Profile holds one row per (pid, exe, arch, syscall) with calls, errors and
 seconds, the distinct values seen for each syscall's non-pointer arguments
 (bounded), and where it came from.  It is built with a ``ProfileBuilder``
 (plain dict counters, cheap to update per event) and is immutable after.
-Aggregations are pandas group-bys over ``Profile.rows``.
+Its rows are kept as plain tuples (``Profile.records``); ``Profile.rows`` is
+the same rows as a pandas DataFrame, built the first time it is asked for,
+so that ``record`` and ``table`` answer without importing pandas (a third
+of a second).
 
 File format (``version`` 1), documented in README.md::
 
@@ -49,6 +52,8 @@ ARG_VALUES_CAP = 64
 UNKNOWN_PID = -1
 
 SyscallKey = tuple[str, str]  # (arch, syscall)
+# One row, in COLUMNS order: (pid, exe, arch, syscall, calls, errors, seconds, unfinished).
+Row = tuple[int, str, str, str, int, int, float, int]
 
 
 def _now() -> str:
@@ -115,15 +120,23 @@ class Profile:
 
     def __init__(
         self,
-        rows: pd.DataFrame,
+        records: Iterable[Sequence[Any]],
         provenance: Provenance,
         args: Mapping[SyscallKey, Mapping[int, ArgValues]] | None = None,
         partial: frozenset[SyscallKey] = frozenset(),
     ) -> None:
-        self.rows = rows
+        self.records: tuple[Row, ...] = tuple(sorted(_row(r) for r in records))
         self.provenance = provenance
         self.args: Mapping[SyscallKey, Mapping[int, ArgValues]] = dict(args or {})
         self.partial = partial
+        self._frame: pd.DataFrame | None = None
+
+    @property
+    def rows(self) -> pd.DataFrame:
+        """The rows as a DataFrame (COLUMNS), for pandas group-bys."""
+        if self._frame is None:
+            self._frame = _frame(self.records, list(COLUMNS))
+        return self._frame
 
     # -- views -------------------------------------------------------------
 
@@ -132,18 +145,36 @@ class Profile:
         return what in self.provenance.measured
 
     def arches(self) -> list[str]:
-        return sorted(set(self.rows["arch"]))
+        return sorted({r[2] for r in self.records})
 
     def syscalls(self, arch: str | None = None) -> set[str]:
         """Names of the syscalls made (on ``arch`` if given), returned or not."""
-        rows = self.rows if arch is None else self.rows[self.rows["arch"] == arch]
-        return set(rows["syscall"])
+        return {r[3] for r in self.records if arch is None or r[2] == arch}
+
+    def calls(self) -> int:
+        """Calls that returned, over every row."""
+        return sum(r[4] for r in self.records)
+
+    def totals(self, per_process: bool = False) -> list[tuple[Any, ...]]:
+        """The rows summed per (arch, syscall), or per (pid, exe, arch, syscall).
+
+        Sorted tuples: the key, then calls, errors, seconds, unfinished.
+        """
+        acc: dict[tuple[Any, ...], list[Any]] = {}
+        for r in self.records:
+            key = r[:4] if per_process else r[2:4]
+            have = acc.get(key)
+            if have is None:
+                acc[key] = list(r[4:])
+            else:
+                for k in range(4):
+                    have[k] += r[4 + k]
+        return sorted((*key, *v) for key, v in acc.items())
 
     def summary(self, per_process: bool = False) -> pd.DataFrame:
-        """Calls, errors, seconds, unfinished per (arch, syscall) or (pid, exe, arch, syscall)."""
+        """``totals`` as a DataFrame: keys then calls, errors, seconds, unfinished."""
         keys = ["pid", "exe", "arch", "syscall"] if per_process else ["arch", "syscall"]
-        out = self.rows.groupby(keys, as_index=False, sort=True)[list(COUNTS)].sum()
-        return out
+        return _frame(self.totals(per_process), [*keys, *COUNTS])
 
     def processes(self) -> pd.DataFrame:
         """One row per (pid, exe) with its total calls."""
@@ -160,7 +191,7 @@ class Profile:
             self.provenance == other.provenance
             and self.args == other.args
             and self.partial == other.partial
-            and _canonical_rows(self.rows) == _canonical_rows(other.rows)
+            and self.records == other.records
         )
 
     __hash__ = None  # type: ignore[assignment]
@@ -168,7 +199,7 @@ class Profile:
     # -- serialisation -----------------------------------------------------
 
     def to_json(self) -> str:
-        rows = [list(r) for r in _canonical_rows(self.rows)]
+        rows = [list(r) for r in self.records]
         args = [
             [arch, name, argno, sorted(v.values), v.complete]
             for (arch, name), per_arg in sorted(self.args.items())
@@ -221,18 +252,23 @@ class Profile:
         except (KeyError, TypeError, ValueError) as exc:
             raise ParseError(f"damaged tracebench profile: {type(exc).__name__}: {exc}",
                              path=path) from None
-        built = builder.build()
-        return cls(built.rows, prov, args, partial)
+        return cls(builder.build().records, prov, args, partial)
 
 
-def _canonical_rows(rows: pd.DataFrame) -> list[tuple[Any, ...]]:
-    """Rows as plain sorted tuples, in COLUMNS order."""
-    columns = [rows[c].tolist() for c in COLUMNS]
-    return sorted(
-        (int(pid), str(exe), str(arch), str(name), int(calls), int(errors), round(float(s), 9),
-         int(unfinished))
-        for pid, exe, arch, name, calls, errors, s, unfinished in zip(*columns, strict=True)
-    )
+def _row(r: Sequence[Any]) -> Row:
+    """A row with plain Python types; seconds rounded to the nanosecond (what files keep)."""
+    pid, exe, arch, name, calls, errors, seconds, unfinished = r
+    return (int(pid), str(exe), str(arch), str(name), int(calls), int(errors),
+            round(float(seconds), 9), int(unfinished))
+
+
+def _frame(records: Iterable[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
+    import pandas as pd
+
+    frame = pd.DataFrame.from_records(list(records), columns=columns)
+    types = {"pid": "int64", "exe": "object", "arch": "object", "syscall": "object",
+             "calls": "int64", "errors": "int64", "seconds": "float64", "unfinished": "int64"}
+    return frame.astype({c: t for c, t in types.items() if c in columns})
 
 
 class ProfileBuilder:
@@ -295,17 +331,8 @@ class ProfileBuilder:
         self._incomplete.add((arch, syscall, argno))
 
     def build(self) -> Profile:
-        import pandas as pd
-
-        records = [
-            (pid, exe, arch, name, int(c[0]), int(c[1]), float(c[2]), int(c[3]))
-            for (pid, exe, arch, name), c in self._rows.items()
-        ]
-        rows = pd.DataFrame.from_records(records, columns=list(COLUMNS))
-        rows = rows.astype({"pid": "int64", "calls": "int64", "errors": "int64",
-                            "unfinished": "int64",
-                            "seconds": "float64", "exe": "object", "arch": "object",
-                            "syscall": "object"})
+        records = [(pid, exe, arch, name, c[0], c[1], c[2], c[3])
+                   for (pid, exe, arch, name), c in self._rows.items()]
         args = {
             key: {
                 argno: ArgValues(frozenset(vals), (key[0], key[1], argno) not in self._incomplete)
@@ -313,7 +340,7 @@ class ProfileBuilder:
             }
             for key, per_arg in self._args.items()
         }
-        return Profile(rows.reset_index(drop=True), self.provenance, args)
+        return Profile(records, self.provenance, args)
 
 
 def merge(profiles: Iterable[Profile], label: str = "") -> Profile:
@@ -326,7 +353,7 @@ def merge(profiles: Iterable[Profile], label: str = "") -> Profile:
     rows = pd.concat([p.rows for p in runs], ignore_index=True)
     rows = rows.groupby(["pid", "exe", "arch", "syscall"], as_index=False, sort=True)[
         list(COUNTS)].sum()
-    seen = [set(zip(p.rows["arch"], p.rows["syscall"], strict=True)) for p in runs]
+    seen = [{(r[2], r[3]) for r in p.records} for p in runs]
     everywhere = set.intersection(*seen)
     partial = frozenset(set.union(*seen) - everywhere)
     args: dict[SyscallKey, dict[int, ArgValues]] = {}
@@ -342,7 +369,7 @@ def merge(profiles: Iterable[Profile], label: str = "") -> Profile:
                     slot[argno] = ArgValues(union, old.complete and v.complete)
     # A syscall seen in a run that did not record arguments has values we never saw.
     for p in runs:
-        for arch, name in zip(p.rows["arch"], p.rows["syscall"], strict=True):
+        for arch, name in {(r[2], r[3]) for r in p.records}:
             if (arch, name) not in p.args and (arch, name) in args:
                 args[(arch, name)] = {n: replace(v, complete=False)
                                       for n, v in args[(arch, name)].items()}
@@ -355,4 +382,4 @@ def merge(profiles: Iterable[Profile], label: str = "") -> Profile:
         notes=tuple(f"{p.provenance.source}: {' '.join(p.provenance.command)}" for p in runs),
         runs=sum(p.provenance.runs for p in runs),
     )
-    return Profile(rows, prov, args, partial)
+    return Profile(rows.itertuples(index=False, name=None), prov, args, partial)

@@ -19,8 +19,6 @@ from typing import TYPE_CHECKING, Any
 from tracebench import syscalls
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from tracebench.diff import DiffResult
     from tracebench.profile import Profile
     from tracebench.sandbox import CheckResult
@@ -41,11 +39,10 @@ def _nr(arch: str, name: str) -> int:
     return nr if nr is not None else 1 << 31
 
 
-def _sorted(rows: pd.DataFrame, arch: str, sort: str) -> list[tuple[str, int, int, float]]:
+def _sorted(rows: Sequence[tuple[str, int, int, float]], arch: str,
+            sort: str) -> list[tuple[str, int, int, float]]:
     """(syscall, calls, errors, seconds) in strace's order for ``-S sort``."""
-    items = [(str(n), int(c), int(e), float(s)) for n, c, e, s in zip(
-        rows["syscall"].tolist(), rows["calls"].tolist(), rows["errors"].tolist(),
-        rows["seconds"].tolist(), strict=True)]
+    items = list(rows)
     # strace sorts with a stable sort over syscall numbers, so ties stay in
     # number order: "close" (3) before "openat" (257) at equal calls.
     items.sort(key=lambda r: _nr(arch, r[0]))
@@ -60,12 +57,14 @@ def _sorted(rows: pd.DataFrame, arch: str, sort: str) -> list[tuple[str, int, in
     return items
 
 
-def _strace_table(rows: pd.DataFrame, arch: str, sort: str, timed: bool, errors: bool) -> str:
+def _strace_table(rows: Sequence[tuple[str, int, int, float]], arch: str, sort: str,
+                  timed: bool, errors: bool) -> str:
+    """One personality's table from its (syscall, calls, errors, seconds) rows."""
     # Calls that never returned (exit_group) are not in strace's table.
-    rows = rows[rows["calls"] > 0]
-    total_s = float(rows["seconds"].sum())
-    total_calls = int(rows["calls"].sum())
-    total_err = int(rows["errors"].sum())
+    rows = [r for r in rows if r[1] > 0]
+    total_s = sum(r[3] for r in rows)
+    total_calls = sum(r[1] for r in rows)
+    total_err = sum(r[2] for r in rows)
     out = [_HEADER, _DASHES]
 
     def line(pct: float, secs: float, calls: int, errs: int, name: str) -> str:
@@ -92,23 +91,22 @@ def summary_table(profile: Profile, *, sort: str = "time", per_process: bool = F
     if not (timed and errors):
         missing = [m for m in ("errors", "seconds") if not profile.measures(m)]
         parts.append(f"(not measured in this run: {', '.join(missing)}; shown as -)\n")
-    summary = profile.summary(per_process=per_process)
-    groups: list[tuple[str, Any]] = []
-    if per_process:
-        for (pid, exe), rows in summary.groupby(["pid", "exe"], sort=True):
-            groups.append((f"Process {pid} ({exe or 'unknown executable'}):\n", rows))
-    else:
-        groups.append(("", summary))
+    # (title, [(arch, syscall, calls, errors, seconds)]) per process, or one group.
+    groups: dict[tuple[int, str] | None, list[tuple[str, str, int, int, float]]] = {}
+    for t in profile.totals(per_process=per_process):
+        key, row = ((t[0], t[1]), t[2:7]) if per_process else (None, t[:5])
+        groups.setdefault(key, []).append(row)
     native = syscalls.native_arch()
-    for title, rows in groups:
-        if title:
-            parts.append(title)
-        arches = sorted(set(rows["arch"]), key=lambda a: (a != native, a))
+    for key, rows in groups.items():
+        if key is not None:
+            parts.append(f"Process {key[0]} ({key[1] or 'unknown executable'}):\n")
+        arches = sorted({r[0] for r in rows}, key=lambda a: (a != native, a))
         for i, arch in enumerate(arches):
             if i or arch != native:
                 parts.append(f"System call usage summary for {_MODE_TITLE.get(arch, arch)}:\n")
-            parts.append(_strace_table(rows[rows["arch"] == arch], arch, sort, timed, errors))
-    if summary.empty:
+            parts.append(_strace_table([r[1:] for r in rows if r[0] == arch], arch, sort,
+                                       timed, errors))
+    if not groups:
         parts.append("(no system calls recorded)\n")
     if profile.partial:
         names = ", ".join(f"{n} ({a})" for a, n in sorted(profile.partial))
@@ -119,23 +117,22 @@ def summary_table(profile: Profile, *, sort: str = "time", per_process: bool = F
 
 def summary_records(profile: Profile, *, per_process: bool = False) -> list[dict[str, Any]]:
     """The table's rows as plain records (for JSON and CSV)."""
-    summary = profile.summary(per_process=per_process)
-    totals = summary.groupby("arch")["seconds"].sum().to_dict()
-    records = []
-    for r in summary.to_dict("records"):
-        total = float(totals.get(r["arch"], 0.0))
-        rec: dict[str, Any] = {str(k): (v.item() if hasattr(v, "item") else v)
-                               for k, v in r.items()}
+    keys = ["pid", "exe", "arch", "syscall"] if per_process else ["arch", "syscall"]
+    fields = [*keys, "calls", "errors", "seconds", "unfinished"]
+    rows = [dict(zip(fields, t, strict=True)) for t in profile.totals(per_process=per_process)]
+    totals: dict[str, float] = {}
+    for r in rows:
+        totals[r["arch"]] = totals.get(r["arch"], 0.0) + r["seconds"]
+    for rec in rows:
+        total = totals[rec["arch"]]
         if profile.measures("seconds"):
-            rec["percent_time"] = round(100.0 * float(r["seconds"]) / total, 2) if total else 0.0
-            rec["usecs_per_call"] = int(float(r["seconds"]) * 1e6 / int(r["calls"])) \
-                if r["calls"] else 0
+            rec["percent_time"] = round(100.0 * rec["seconds"] / total, 2) if total else 0.0
+            rec["usecs_per_call"] = int(rec["seconds"] * 1e6 / rec["calls"]) if rec["calls"] else 0
         else:
             rec["seconds"] = None
         if not profile.measures("errors"):
             rec["errors"] = None
-        records.append(rec)
-    return records
+    return rows
 
 
 def summary(profile: Profile, fmt: str, *, sort: str = "time", per_process: bool = False) -> str:

@@ -91,7 +91,7 @@ class Store:
                 "INSERT INTO runs (label, created, source, command, syscalls, calls, exit_status,"
                 " profile) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (label, prov.started, prov.source, " ".join(prov.command) or
-                 ", ".join(prov.files), len(profile.summary()), int(profile.rows["calls"].sum()),
+                 ", ".join(prov.files), len(profile.totals()), profile.calls(),
                  exit_status, profile.to_json()),
             )
         run_id = int(cur.lastrowid or 0)
