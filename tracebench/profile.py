@@ -125,7 +125,7 @@ class Profile:
         args: Mapping[SyscallKey, Mapping[int, ArgValues]] | None = None,
         partial: frozenset[SyscallKey] = frozenset(),
     ) -> None:
-        self.records: tuple[Row, ...] = tuple(sorted(_row(r) for r in records))
+        self.records: tuple[Row, ...] = tuple(sorted(map(_row, records)))
         self.provenance = provenance
         self.args: Mapping[SyscallKey, Mapping[int, ArgValues]] = dict(args or {})
         self.partial = partial
@@ -308,6 +308,23 @@ class ProfileBuilder:
             acc[2] += seconds
             acc[3] += unfinished
 
+    def add_counts(self, pid: int, exe: str, arch: str,
+                   rows: Iterable[tuple[str, int, int, float, int]]) -> None:
+        """``add`` for many syscalls of one process image at once:
+        (syscall, calls, errors, seconds, unfinished) rows."""
+        self._exe[pid] = exe
+        table = self._rows
+        for name, calls, errors, seconds, unfinished in rows:
+            key = (pid, exe, arch, name)
+            acc = table.get(key)
+            if acc is None:
+                table[key] = [calls, errors, seconds, unfinished]
+            else:
+                acc[0] += calls
+                acc[1] += errors
+                acc[2] += seconds
+                acc[3] += unfinished
+
     def add_args(self, arch: str, syscall: str, values: Sequence[int | None]) -> None:
         """Record one call's argument values; None marks a pointer or unknown argument."""
         per_arg = self._args.get((arch, syscall))
@@ -331,8 +348,7 @@ class ProfileBuilder:
         self._incomplete.add((arch, syscall, argno))
 
     def build(self) -> Profile:
-        records = [(pid, exe, arch, name, c[0], c[1], c[2], c[3])
-                   for (pid, exe, arch, name), c in self._rows.items()]
+        records = [(*key, *c) for key, c in self._rows.items()]
         args = {
             key: {
                 argno: ArgValues(frozenset(vals), (key[0], key[1], argno) not in self._incomplete)

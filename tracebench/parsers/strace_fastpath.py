@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import codecs
 import functools
+import gc
 import multiprocessing
 import multiprocessing.context
 import os
@@ -344,7 +345,9 @@ def _in_order(jobs: Iterator[tuple[Callable[..., Scanned], tuple[object, ...]]],
             yield fn(*args)
         return
     pending: deque[Future[Scanned]] = deque()
-    with ProcessPoolExecutor(workers, mp_context=context or _context()) as pool:
+    # Workers make a tuple per line and no cycles: no cyclic collection there.
+    with ProcessPoolExecutor(workers, mp_context=context or _context(),
+                             initializer=gc.disable) as pool:
         try:
             for fn, args in jobs:
                 pending.append(pool.submit(fn, *args))

@@ -155,6 +155,8 @@ class HotCalls:
     vanished, returns -1 and needs no errno).  ``wait4`` comes from a CDLL,
     because it blocks and the Ctrl-C thread must be able to run meanwhile;
     its errors are reported the C way (-1 and ``ctypes.get_errno()``).
+    ``poll4`` is the same wait4 from the PyDLL, for WNOHANG polls: they never
+    block, so they keep the GIL (a third cheaper per call).
     """
 
     def __init__(self) -> None:
@@ -162,6 +164,8 @@ class HotCalls:
         self.ptrace.restype = ctypes.c_long
         self.wait4: Any = ctypes.CDLL(None, use_errno=True).wait4
         self.wait4.restype = ctypes.c_int
+        self.poll4: Any = ctypes.PyDLL(None).wait4
+        self.poll4.restype = ctypes.c_int
 
 
 def exit_code(status: int) -> int:

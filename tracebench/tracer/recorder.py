@@ -144,6 +144,7 @@ class Recorder:
 
     def _loop_full(self, req: list[bool]) -> None:
         wait4 = self.hot.wait4
+        poll4 = self.hot.poll4 if self._poll_flags() & os.WNOHANG else wait4
         pt = self.hot.ptrace
         status = ctypes.c_int(0)
         st_addr = ctypes.c_void_p(ctypes.addressof(status))
@@ -171,12 +172,13 @@ class Recorder:
             if req[0]:
                 return
             # Poll a few times before sleeping (see the module docstring).
-            p = wait4(-1, st_addr, poll, ru_addr)
-            if p == 0:
-                p = wait4(-1, st_addr, poll, ru_addr)
-                if p == 0:
-                    p = wait4(-1, st_addr, poll, ru_addr)
-                    if p == 0:
+            # A failed poll (-1) also falls through to wait4, whose errno is kept.
+            p = poll4(-1, st_addr, poll, ru_addr)
+            if p <= 0:
+                p = poll4(-1, st_addr, poll, ru_addr)
+                if p <= 0:
+                    p = poll4(-1, st_addr, poll, ru_addr)
+                    if p <= 0:
                         p = wait4(-1, st_addr, wall, ru_addr)
             if p <= 0:
                 if self._wait_failed():
