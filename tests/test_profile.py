@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -119,3 +122,52 @@ def test_unfinished_calls_count_as_made_but_not_in_the_table() -> None:
     assert p.syscalls() == {"write", "exit_group"}
     assert "exit_group" not in render.summary_table(p)
     assert Profile.from_json(p.to_json()) == p
+
+
+def test_totals_sum_rows_per_syscall_and_per_process() -> None:
+    p = sample()
+    assert p.totals() == [
+        ("i386", "read", 1, 0, 0.0, 0),
+        ("x86_64", "openat", 3, 1, 0.25, 0),
+        ("x86_64", "read", 7, 0, 0.5, 0),
+    ]
+    assert p.totals(per_process=True)[1:3] == [
+        (10, "/bin/sh", "x86_64", "openat", 3, 1, 0.25, 0),
+        (10, "/bin/sh", "x86_64", "read", 2, 0, 0.0, 0),
+    ]
+    # The DataFrame view says the same.
+    frame = p.summary()
+    assert [tuple(r) for r in frame.itertuples(index=False)] == p.totals()
+    assert p.calls() == 11
+
+
+def test_add_counts_is_add_for_many_syscalls_of_one_image() -> None:
+    one, many = ProfileBuilder(PROV), ProfileBuilder(PROV)
+    one.add("x86_64", "read", pid=7, exe="/bin/cat", calls=4, errors=1, seconds=0.5)
+    one.add("x86_64", "exit_group", pid=7, calls=0, unfinished=1)
+    one.add("x86_64", "read", pid=7, calls=1)
+    many.add_counts(7, "/bin/cat", "x86_64", [("read", 4, 1, 0.5, 0),
+                                              ("exit_group", 0, 0, 0.0, 1)])
+    many.add_counts(7, "/bin/cat", "x86_64", [("read", 1, 0, 0.0, 0)])
+    assert one.build() == many.build()
+
+
+def test_record_table_and_store_path_does_not_import_pandas(tmp_path: Path) -> None:
+    # pandas takes a third of a second to import: record and table must not need it.
+    code = (
+        "import sys\n"
+        "from tracebench.profile import Profile\n"
+        "from tracebench import render\n"
+        "from pathlib import Path\n"
+        "from tracebench.store import Store\n"
+        f"text = open({str(tmp_path / 'p.json')!r}).read()\n"
+        "p = Profile.from_json(text)\n"
+        "out = render.summary_table(p) + render.summary(p, 'json') + render.summary(p, 'csv')\n"
+        f"Store(Path({str(tmp_path / 'store')!r})).add(p, 'x')\n"
+        "assert 'total' in out\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    (tmp_path / "p.json").write_text(sample().to_json())
+    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert got.stdout.strip() == "False"
