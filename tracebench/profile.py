@@ -172,9 +172,8 @@ class Profile:
         return sorted((*key, *v) for key, v in acc.items())
 
     def summary(self, per_process: bool = False) -> pd.DataFrame:
-        """``totals`` as a DataFrame: keys then calls, errors, seconds, unfinished."""
-        keys = ["pid", "exe", "arch", "syscall"] if per_process else ["arch", "syscall"]
-        return _frame(self.totals(per_process), [*keys, *COUNTS])
+        """``totals`` as a DataFrame."""
+        return _frame(self.totals(per_process), totals_columns(per_process))
 
     def processes(self) -> pd.DataFrame:
         """One row per (pid, exe) with its total calls."""
@@ -255,6 +254,11 @@ class Profile:
         return cls(builder.build().records, prov, args, partial)
 
 
+def totals_columns(per_process: bool = False) -> list[str]:
+    """The names of the fields of ``Profile.totals`` tuples, in order."""
+    return [*(["pid", "exe"] if per_process else []), "arch", "syscall", *COUNTS]
+
+
 def _row(r: Sequence[Any]) -> Row:
     """A row with plain Python types; seconds rounded to the nanosecond (what files keep)."""
     pid, exe, arch, name, calls, errors, seconds, unfinished = r
@@ -298,15 +302,8 @@ class ProfileBuilder:
         """
         if exe is not None:
             self._exe[pid] = exe
-        key = (pid, self._exe.get(pid, ""), arch, syscall)
-        acc = self._rows.get(key)
-        if acc is None:
-            self._rows[key] = [calls, errors, seconds, unfinished]
-        else:
-            acc[0] += calls
-            acc[1] += errors
-            acc[2] += seconds
-            acc[3] += unfinished
+        self.add_counts(pid, self._exe.get(pid, ""), arch,
+                        ((syscall, calls, errors, seconds, unfinished),))
 
     def add_counts(self, pid: int, exe: str, arch: str,
                    rows: Iterable[tuple[str, int, int, float, int]]) -> None:

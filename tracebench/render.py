@@ -117,8 +117,9 @@ def summary_table(profile: Profile, *, sort: str = "time", per_process: bool = F
 
 def summary_records(profile: Profile, *, per_process: bool = False) -> list[dict[str, Any]]:
     """The table's rows as plain records (for JSON and CSV)."""
-    keys = ["pid", "exe", "arch", "syscall"] if per_process else ["arch", "syscall"]
-    fields = [*keys, "calls", "errors", "seconds", "unfinished"]
+    from tracebench.profile import totals_columns
+
+    fields = totals_columns(per_process)
     rows = [dict(zip(fields, t, strict=True)) for t in profile.totals(per_process=per_process)]
     totals: dict[str, float] = {}
     for r in rows:

@@ -144,7 +144,8 @@ class Recorder:
 
     def _loop_full(self, req: list[bool]) -> None:
         wait4 = self.hot.wait4
-        poll4 = self.hot.poll4 if self._poll_flags() & os.WNOHANG else wait4
+        poll = self._poll_flags()
+        poll4 = self.hot.poll4 if poll & os.WNOHANG else wait4
         pt = self.hot.ptrace
         status = ctypes.c_int(0)
         st_addr = ctypes.c_void_p(ctypes.addressof(status))
@@ -167,7 +168,6 @@ class Recorder:
         note_args = self._note_args
         other = self._other_stop
         wall = kernel.WALL
-        poll = self._poll_flags()
         while tasks:
             if req[0]:
                 return
