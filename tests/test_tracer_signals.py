@@ -15,6 +15,8 @@ import subprocess
 import sys
 import termios
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +63,26 @@ def _wait_for(cond: Any, timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("timed out")
         time.sleep(0.01)
+
+
+@contextmanager
+def _attached(argv: list[str], out: Path
+              ) -> Iterator[tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]]:
+    """(target, tracer): ``argv`` started, then traced with ``--pid`` once it is ready.
+
+    Waits until every thread of the target is traced (the tracer seizes them
+    one by one); the target is killed on the way out.
+    """
+    with subprocess.Popen(argv, stdout=subprocess.PIPE) as target:
+        try:
+            assert target.stdout is not None
+            target.stdout.readline()
+            with subprocess.Popen([*TRACER, "--out", str(out), "--pid", str(target.pid)],
+                                  start_new_session=True) as proc:
+                _wait_for(lambda: _traced_by(target.pid, proc.pid))
+                yield target, proc
+        finally:
+            target.kill()
 
 
 def _result(out: Path) -> dict[str, Any]:
@@ -166,73 +188,49 @@ def test_ctrl_c_on_the_terminal_reaches_the_program_once(progs: dict[str, str],
 def test_signal_detaches_and_leaves_the_process_running(sig: int, progs: dict[str, str],
                                                         tmp_path: Path) -> None:
     out = tmp_path / "result.json"
-    with subprocess.Popen([progs["sleeper"]], stdout=subprocess.PIPE) as target:
-        try:
-            assert target.stdout is not None
-            target.stdout.readline()
-            with subprocess.Popen([*TRACER, "--out", str(out), "--pid", str(target.pid)],
-                                  start_new_session=True) as proc:
-                _wait_for(lambda: _traced_by(target.pid, proc.pid))
-                time.sleep(0.3)  # let both threads make a few calls
-                proc.send_signal(sig)
-                assert proc.wait(timeout=30) == 0
-            doc = _result(out)
-            assert doc["detached"] is True
-            assert doc["signals"] == [sig]
-            assert _calls(doc, "clock_nanosleep") >= 2
-            # Let go, not killed: running (sleeping) and traced by nobody.
-            assert target.poll() is None
-            st = _status(target.pid)
-            assert st["TracerPid"] == "0"
-            assert st["State"][0] in "SR"
-            # Both threads were followed (the count of tasks seen).
-            assert len(os.listdir(f"/proc/{target.pid}/task")) == 2
-        finally:
-            target.kill()
+    with _attached([progs["sleeper"]], out) as (target, proc):
+        time.sleep(0.3)  # let both threads make a few calls
+        proc.send_signal(sig)
+        assert proc.wait(timeout=30) == 0
+        doc = _result(out)
+        assert doc["detached"] is True
+        assert doc["signals"] == [sig]
+        assert _calls(doc, "clock_nanosleep") >= 2
+        # Let go, not killed: running (sleeping) and traced by nobody.
+        assert target.poll() is None
+        st = _status(target.pid)
+        assert st["TracerPid"] == "0"
+        assert st["State"][0] in "SR"
+        # Both threads were followed (the count of tasks seen).
+        assert len(os.listdir(f"/proc/{target.pid}/task")) == 2
 
 
 def test_stopped_process_stays_stopped_after_detach(progs: dict[str, str],
                                                     tmp_path: Path) -> None:
     out = tmp_path / "result.json"
-    with subprocess.Popen([progs["sleeper"]], stdout=subprocess.PIPE) as target:
-        try:
-            assert target.stdout is not None
-            target.stdout.readline()
-            with subprocess.Popen([*TRACER, "--out", str(out), "--pid", str(target.pid)],
-                                  start_new_session=True) as proc:
-                _wait_for(lambda: _traced_by(target.pid, proc.pid))
-                target.send_signal(signal.SIGSTOP)
-                # A group-stop under ptrace shows as "t (tracing stop)".
-                _wait_for(lambda: _status(target.pid)["State"][0] == "t")
-                proc.send_signal(signal.SIGINT)
-                assert proc.wait(timeout=30) == 0
-            # As without a tracer: still stopped, and SIGCONT wakes it.
-            assert _status(target.pid)["State"][0] == "T"
-            target.send_signal(signal.SIGCONT)
-            _wait_for(lambda: _status(target.pid)["State"][0] in "SR")
-            assert _result(out)["detached"] is True
-        finally:
-            target.kill()
+    with _attached([progs["sleeper"]], out) as (target, proc):
+        target.send_signal(signal.SIGSTOP)
+        # A group-stop under ptrace shows as "t (tracing stop)".
+        _wait_for(lambda: _status(target.pid)["State"][0] == "t")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+        # As without a tracer: still stopped, and SIGCONT wakes it.
+        assert _status(target.pid)["State"][0] == "T"
+        target.send_signal(signal.SIGCONT)
+        _wait_for(lambda: _status(target.pid)["State"][0] in "SR")
+        assert _result(out)["detached"] is True
 
 
 def test_attached_process_that_exits_gives_its_status(progs: dict[str, str],
                                                       tmp_path: Path) -> None:
     out = tmp_path / "result.json"
-    with subprocess.Popen([progs["sleeper"], "handle"], stdout=subprocess.PIPE) as target:
-        try:
-            assert target.stdout is not None
-            target.stdout.readline()
-            with subprocess.Popen([*TRACER, "--out", str(out), "--pid", str(target.pid)],
-                                  start_new_session=True) as proc:
-                _wait_for(lambda: _traced_by(target.pid, proc.pid))
-                # The signal goes to the tracee, which gets it unchanged: its
-                # handler runs and it exits 3.
-                target.send_signal(signal.SIGINT)
-                assert proc.wait(timeout=30) == 3
-            assert target.wait(timeout=10) == 3
-            doc = _result(out)
-            assert doc["detached"] is False
-            assert doc["signals"] == []
-            assert _calls(doc, "rt_sigreturn") == 1
-        finally:
-            target.kill()
+    with _attached([progs["sleeper"], "handle"], out) as (target, proc):
+        # The signal goes to the tracee, which gets it unchanged: its
+        # handler runs and it exits 3.
+        target.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 3
+        assert target.wait(timeout=10) == 3
+        doc = _result(out)
+        assert doc["detached"] is False
+        assert doc["signals"] == []
+        assert _calls(doc, "rt_sigreturn") == 1
