@@ -7,14 +7,9 @@ PY="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
-# Reinstall only when the project metadata changed since the last install.
-stamp=.venv/.tracebench-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
-    touch "$stamp"
-fi
-# The C test programs and the generated libseccomp C code need a compiler
-# and libseccomp's header; install them where they are missing (Debian).
+# The recorder's C loop (built by the install below), the C test programs and
+# the generated libseccomp C code need a compiler and libseccomp's header;
+# install them where they are missing (Debian).
 need=()
 command -v gcc >/dev/null || need+=(gcc libc6-dev)
 command -v strace >/dev/null || need+=(strace)
@@ -27,5 +22,13 @@ if [ "${#need[@]}" -gt 0 ]; then
         echo "scripts/bootstrap.sh: please install: ${need[*]}" >&2
         exit 2
     fi
+fi
+# Reinstall only when the project metadata or the C loop changed since the
+# last install (an editable install does not rebuild the C loop by itself).
+stamp=.venv/.tracebench-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stamp" ] \
+        || [ tracebench/tracer/hotloop.c -nt "$stamp" ]; then
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+    touch "$stamp"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"

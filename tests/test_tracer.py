@@ -15,7 +15,8 @@ from programs.tracer_programs import build
 from tracebench.errors import TraceError
 from tracebench.tracer import record
 
-pytestmark = pytest.mark.slow
+# Every test runs with the C loop and with the Python loop (conftest.each_loop).
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("each_loop")]
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 from programs.tracer_programs import build
 
-pytestmark = pytest.mark.slow
+# Every test runs with the C loop and with the Python loop (conftest.each_loop).
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("each_loop")]
 
 TRACER = [sys.executable, "-m", "tracebench.tracer"]
 

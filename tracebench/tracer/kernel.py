@@ -3,8 +3,9 @@
 Every ptrace request goes through python-ptrace's binding
 (``ptrace.binding.func.ptrace``), with the constants and structure it lacks
 defined here (PTRACE_SEIZE and friends, PTRACE_GET_SYSCALL_INFO and its
-``struct ptrace_syscall_info``).  The only exception is the per-stop hot
-path (see ``HotCalls``), which calls libc through ctypes directly for speed.
+``struct ptrace_syscall_info``).  The only exceptions are the per-stop hot
+paths, which call wait4 and ptrace directly for speed: the Python loop's
+through ctypes (``HotCalls``), and the C loop (hotloop.c, native.py).
 """
 
 from __future__ import annotations

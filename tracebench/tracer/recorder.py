@@ -25,17 +25,24 @@ taken (one stop per call instead of two): no errors, no time, and no way to
 see whether a call returned.  exit and exit_group (which never return when
 they succeed) are ``unfinished``; every other call entered is a call.
 
+The loop runs in C (hotloop.c, through tracer/native.py) when it was built
+at install, else in Python (``_loop_full``, ``_loop_fast``); both count the
+same way, and ``TRACEBENCH_LOOP=python|native`` picks one.  The C loop only
+takes the stops that happen at every call and hands every other stop back
+to the same Python code the Python loop uses, so the policy (what is
+counted, attributed, remembered) lives here once.
+
 Per stop the hot path makes three system calls (wait4, one
 PTRACE_GET_SYSCALL_INFO, the resume) and resumes the tracee *before* doing
-its bookkeeping, so the Python work overlaps the tracee's run on the other
-core.  Keys are ints (``arch << 32 | nr``), counters are small lists, names
-are resolved once at the end.  Before it sleeps in wait4 the tracer polls
-three times (WNOHANG) when it has more than one CPU: a traced syscall often
-stops again within those few microseconds, and a tracer that went to sleep
-must then be woken, which on this project's VMs (an inter-processor
-interrupt to a halted virtual CPU) costs more than the polls; measured with
-scripts/bench_record.py, the single-threaded workloads ran about 25% faster
-this way.
+its bookkeeping, so that work overlaps the tracee's run on the other core.
+Keys are ints (``arch << 32 | nr``), names are resolved once at the end.
+Before it sleeps in wait4 the tracer polls a few times (WNOHANG) when it has
+more than one CPU: a traced syscall often stops again within those few
+microseconds, and a tracer that went to sleep must then be woken, which on
+this project's VMs (an inter-processor interrupt to a halted virtual CPU)
+costs more than the polls; measured with scripts/bench_record.py, the
+single-threaded workloads ran about 25% faster this way (Python loop, 3
+polls) and 40% faster again in the C loop (NATIVE_POLLS).
 """
 
 from __future__ import annotations
@@ -55,7 +62,7 @@ from typing import Any
 from tracebench import syscalls
 from tracebench.errors import TraceError
 from tracebench.profile import ARG_VALUES_CAP, Profile, ProfileBuilder, Provenance
-from tracebench.tracer import kernel, prototypes
+from tracebench.tracer import kernel, native, prototypes
 from tracebench.tracer.interrupts import Interrupts
 
 _M32 = 0xFFFFFFFF
@@ -64,13 +71,19 @@ _X32_BIT = 0x40000000
 _TUPLE_CAP = 4096
 _ARCH_ONLY = itemgetter(0)
 _SIGTRAP_SYSGOOD = signal.SIGTRAP | 0x80
+# Polls before sleeping in the C loop.  Each takes well under a microsecond
+# there (against several through ctypes), so it polls more times than the
+# Python loop's three to cover the same few microseconds; measured with
+# scripts/bench_record.py, 20 made the single-threaded full-mode workload
+# about 40% faster than 3 and did not slow the multi-threaded one.
+NATIVE_POLLS = 20
 # Calls that never return when they succeed (fast mode sees no returns).
 _NEVER_RETURN = frozenset({"exit", "exit_group"})
 
 # Layouts, as lists for speed (indexes named here for the reader):
 #   task    [counts, inflight counter, entry stime (sec, usec), epoch]
-#   epoch   [tgid, exe, counts, counted]   one per process per executable
-#   counter [entered, errors, microseconds, argrec, key, returned]
+#   epoch   [tgid, exe, counts, counted, serial]   one per process per executable
+#   counter [entered, errors, microseconds, argrec, key, returned, serial]
 #   argrec  [getter, seen tuples, value sets, positions, arch, live positions]
 Task = list[Any]
 Epoch = list[Any]
@@ -96,13 +109,23 @@ class Recorder:
         self.detached = False
         self.execed = False
         self.hot = kernel.HotCalls()
+        self.counters: list[list[Any]] = []  # by serial
+        self.native: native.Loop | None = None  # the C loop, while it runs
+        self._cids_of_key: dict[int, list[int]] = {}
+        self._info = kernel.PtraceSyscallInfo()
+        self._serial = 0
+        self.use_native = native.wanted()  # before any process is started: it may refuse
+
+    def _epoch(self, tgid: int, exe: str, counted: bool) -> Epoch:
+        self._serial += 1
+        return [tgid, exe, {}, counted, self._serial]
 
     # -- starting ---------------------------------------------------------------
 
     def begin_program(self, pid: int) -> None:
         """Trace a child that was seized before its execve; its set-up calls are not counted."""
         self.leader = pid
-        epoch: Epoch = [pid, "", {}, False]
+        epoch = self._epoch(pid, "", False)
         self.procs[pid] = epoch
         self.tasks[pid] = [epoch[2], None, (0, 0), epoch]
 
@@ -111,7 +134,7 @@ class Recorder:
         self.leader = pid
         self.attached = True
         self.execed = True
-        epoch: Epoch = [pid, kernel.exe_of(pid), {}, True]
+        epoch = self._epoch(pid, kernel.exe_of(pid), True)
         self.procs[pid] = epoch
         self.epochs.append(epoch)
         for tid in tids:
@@ -127,7 +150,9 @@ class Recorder:
         collecting = gc.isenabled()
         gc.disable()
         try:
-            if self.full:
+            if self.use_native:
+                self._loop_native(req)
+            elif self.full:
                 self._loop_full(req)
             else:
                 self._loop_fast(req)
@@ -181,7 +206,7 @@ class Recorder:
                     if p <= 0:
                         p = wait4(-1, st_addr, wall, ru_addr)
             if p <= 0:
-                if self._wait_failed():
+                if self._wait_failed(ctypes.get_errno()):
                     return
                 continue
             s = status.value
@@ -277,6 +302,63 @@ class Recorder:
         except ChildProcessError:
             tasks.clear()
 
+    def _loop_native(self, req: list[bool]) -> None:
+        # The C loop (hotloop.c) takes the hot stops and hands back the rest,
+        # which is handled here exactly as the Python loops handle it.
+        loop = self.native = native.Loop(self._info, self._poll_flags(), NATIVE_POLLS)
+        try:
+            for tid, task in self.tasks.items():
+                loop.task_set(tid, task[3][4])
+            run = loop.runner(self.full)
+            event = loop.event
+            info = self._info
+            unpack = struct.Struct("<4xI16xQ6Q").unpack_from
+            counters = self.counters
+            tasks = self.tasks
+            while tasks:
+                if req[0]:
+                    return
+                r = run()
+                if r == native.TICK:
+                    continue
+                p = int(event[0])
+                if r == native.OTHER:
+                    self._other_stop(p, int(event[1]))
+                elif r == native.NEW_ARGS:
+                    rec = counters[int(event[2])][3]
+                    if rec is not None:
+                        self._args_seen(rec, unpack(info))
+                elif r == native.NEW_COUNTER:
+                    ts = tasks.get(p)
+                    if ts is None:
+                        self._register(p)
+                        continue
+                    t = unpack(info)
+                    c = self._new_counter(ts, t)
+                    loop.entry(p, c[6], self.full)
+                    if c[3] is not None:
+                        self._args_seen(c[3], t)
+                elif r == native.UNKNOWN:
+                    self._register(p)
+                elif r == native.WAIT_ERROR and self._wait_failed(int(event[2])):
+                    return
+        finally:
+            for c in counters:
+                c[0], c[1], c[2], c[5] = loop.counter(c[6])
+            self.native = None
+            loop.close()
+
+    def _args_seen(self, a: list[Any], t: tuple[int, ...]) -> None:
+        """The C loop saw argument values it had not seen for ``a``'s syscall."""
+        v = a[0](t)
+        if v not in a[1]:
+            before = a[5]
+            self._note_args(a, v)
+            if a[5] is not before and self.native is not None:
+                mask = _mask(a)
+                for cid in self._cids_of_key.get(a[4], ()):
+                    self.native.counter_mask(cid, mask)
+
     @staticmethod
     def _poll_flags() -> int:
         """wait4 flags for the polls before sleeping: WNOHANG, or none on a single CPU.
@@ -288,9 +370,8 @@ class Recorder:
             return kernel.WALL | os.WNOHANG
         return kernel.WALL
 
-    def _wait_failed(self) -> bool:
-        """wait4 returned -1: True when there is nothing left to wait for."""
-        err = ctypes.get_errno()
+    def _wait_failed(self, err: int) -> bool:
+        """wait4 failed with ``err``: True when there is nothing left to wait for."""
         if err == errno.EINTR:
             return False
         if err == errno.ECHILD:
@@ -345,15 +426,19 @@ class Recorder:
         if epoch is None:
             # A fork runs its parent's executable.
             exe = parent[3][1] if parent is not None and parent[3][3] else kernel.exe_of(tgid)
-            epoch = [tgid, exe, {}, True]
+            epoch = self._epoch(tgid, exe, True)
             self.procs[tgid] = epoch
             self.epochs.append(epoch)
         ts = [epoch[2], None, (0, 0), epoch]
         self.tasks[tid] = ts
+        if self.native is not None:
+            self.native.task_set(tid, epoch[4])
         return ts
 
     def _gone(self, tid: int, status: int) -> None:
         ts = self.tasks.pop(tid, None)
+        if self.native is not None:
+            self.native.task_del(tid)
         if ts is not None and ts[3][0] == tid:
             self.procs.pop(tid, None)
         if tid == self.leader:
@@ -368,31 +453,50 @@ class Recorder:
             # (ptrace(2), "execve(2) under ptrace"); its unfinished call is
             # dropped with it, as strace drops its tcb.
             self.tasks[pid] = self.tasks.pop(former)
+            if self.native is not None:
+                self.native.task_move(former, pid)
         ts = self.tasks.get(pid) or self._register(pid)
         old = ts[3]
-        epoch: Epoch = [old[0], kernel.exe_of(pid), {}, True]
+        epoch = self._epoch(old[0], kernel.exe_of(pid), True)
         self.procs[old[0]] = epoch
         self.epochs.append(epoch)
         ts[0] = epoch[2]
         ts[3] = epoch
+        loop = self.native
+        if loop is not None:
+            loop.task_set(pid, epoch[4])
         if not old[3]:
             # The program's first execve: the calls before it were
             # tracebench's own child set-up; the execve itself is the
             # program's first call.
             self.execed = True
             inflight = ts[1]
+            if loop is not None:
+                cid = loop.task_inflight(pid)
+                inflight = self.counters[cid] if cid >= 0 else None
             if inflight is not None:
-                key = inflight[4]
-                c = [1, 0, 0, self._argrec(key), key, 0]
-                epoch[2][key] = c
+                c = self._counter(epoch, inflight[4])
+                c[0] = 1
                 ts[1] = c
+                if loop is not None:
+                    loop.counter_add_entered(c[6], 1)
+                    loop.task_inflight_set(pid, c[6])
 
     # -- counters and argument values ---------------------------------------------------
 
     def _new_counter(self, ts: Task, t: tuple[int, ...]) -> list[Any]:
-        key = t[0] << 32 | t[1] & _M32
-        c = [0, 0, 0, self._argrec(key) if ts[3][3] else None, key, 0]
-        ts[0][key] = c
+        return self._counter(ts[3], t[0] << 32 | t[1] & _M32)
+
+    def _counter(self, epoch: Epoch, key: int) -> list[Any]:
+        """A new counter of ``key`` calls in ``epoch``."""
+        a = self._argrec(key) if epoch[3] else None
+        serial = len(self.counters)
+        c: list[Any] = [0, 0, 0, a, key, 0, serial]
+        epoch[2][key] = c
+        self.counters.append(c)
+        if self.native is not None:
+            self.native.counter_add(epoch[4], key, serial, _mask(a) if a is not None else 0)
+            self._cids_of_key.setdefault(key, []).append(serial)
         return c
 
     def _argrec(self, key: int) -> list[Any] | None:
@@ -503,7 +607,7 @@ class Recorder:
 
     def build(self, provenance: Provenance) -> Profile:
         builder = ProfileBuilder(provenance, arg_cap=self.arg_cap)
-        for tgid, exe, counts, counted in self.epochs:
+        for tgid, exe, counts, counted, _serial in self.epochs:
             if not counted:
                 continue
             for key, c in counts.items():
@@ -530,6 +634,11 @@ class Recorder:
                     vec[pos] = value
                     builder.add_args(arch, name, vec)
         return builder.build()
+
+
+def _mask(a: list[Any]) -> int:
+    """The argument positions an argrec still looks at, as the C loop's bit mask."""
+    return sum(1 << a[3][i] for i in a[5])
 
 
 def _name(key: int) -> tuple[str, str]:

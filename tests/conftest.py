@@ -1,0 +1,17 @@
+"""Fixtures shared by the recorder's tests."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(params=["native", "python"])
+def each_loop(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The test runs once with the recorder's C loop and once with its Python loop.
+
+    TRACEBENCH_LOOP is set in the environment, so a ``tracebench record`` the
+    test starts as a process uses the same loop.
+    """
+    loop: str = request.param
+    monkeypatch.setenv("TRACEBENCH_LOOP", loop)
+    return loop
