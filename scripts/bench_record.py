@@ -155,6 +155,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--only", default="find,loop,threads")
+    parser.add_argument("--verbose", action="store_true", help="print every time measured")
     ns = parser.parse_args()
     binding, direct = request_costs()
     print(f"one ptrace request (PTRACE_GETEVENTMSG, stopped tracee): python-ptrace binding "
@@ -195,6 +196,9 @@ def main() -> int:
             for mode in ("full", "fast"):
                 line += f" | {mode} e2e {ratio(mode)}, traced {ratio(mode + '-traced')}"
             print(f"{line}  [{ns.reps} reps, load {os.getloadavg()[0]:.1f}]", flush=True)
+            if ns.verbose:
+                for tool, got in times.items():
+                    print(f"    {tool:12s} " + " ".join(f"{t:.2f}" for t in got))
     return 0
 
 

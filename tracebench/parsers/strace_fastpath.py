@@ -152,6 +152,13 @@ Op = Segment | Exact | NotText
 Scanned = tuple[int, list[Op]]
 
 
+# -T durations already turned into nanoseconds, kept across segments and
+# chunks: a worker meets the same few thousand durations ("<0.000012>") again
+# and again.  Bounded: cleared when it grows past _NS_MAX.
+_NS: dict[bytes, int] = {}
+_NS_MAX = 1 << 16
+
+
 def _fold(rows: Sequence[tuple[bytes, ...]], extra: Folded) -> Folded:
     """Counts of fast-read ``rows`` plus ``extra`` (from exactly read lines in between).
 
@@ -159,27 +166,36 @@ def _fold(rows: Sequence[tuple[bytes, ...]], extra: Folded) -> Folded:
     without, unfinished, "<unfinished ...>" entries, "<... resumed>" lines]``.
     """
     raw: dict[tuple[bytes, bytes], list[int]] = {}
-    durations: dict[bytes, int] = {}
+    ns_of = _NS
+    if len(ns_of) > _NS_MAX:
+        ns_of.clear()
     for (pid, bpid, uname, rname, cname, err, dur, _slow), n in Counter(rows).items():
-        name = uname or rname or cname
-        if not name:
-            continue  # a signal or an exactly read line
-        acc = raw.get((pid or bpid, name))
-        if acc is None:
-            acc = raw[(pid or bpid, name)] = [0, 0, 0, 0, 0, 0, 0, 0]
-        if uname:
+        # The most common line first: a call and its result on one line.
+        if cname:
+            key = (pid or bpid, cname)
+        elif rname:
+            key = (pid or bpid, rname)
+        elif uname:
+            acc = raw.get((pid or bpid, uname))
+            if acc is None:
+                acc = raw[(pid or bpid, uname)] = [0, 0, 0, 0, 0, 0, 0, 0]
             acc[6] += n
             continue
+        else:
+            continue  # a signal or an exactly read line
+        acc = raw.get(key)
+        if acc is None:
+            acc = raw[key] = [0, 0, 0, 0, 0, 0, 0, 0]
         if rname:
             acc[7] += n
         acc[0] += n
         if err:
             acc[1] += n
         if dur:
-            ns = durations.get(dur)
+            ns = ns_of.get(dur)
             if ns is None:
                 sec, frac = dur.split(b".")
-                ns = durations[dur] = int(sec) * 1_000_000_000 + int(frac[:9].ljust(9, b"0"))
+                ns = ns_of[dur] = int(sec) * 1_000_000_000 + int(frac[:9].ljust(9, b"0"))
             acc[2] += n * ns
             acc[3] += n
         else:
