@@ -202,10 +202,10 @@ def _fold(rows: Sequence[tuple[bytes, ...]], extra: Folded) -> Folded:
             acc[4] += n
     out: Folded = {(int(pid) if pid else None, name.decode()): acc
                    for (pid, name), acc in raw.items()}
-    for key, more in extra.items():
-        have = out.get(key)
+    for at, more in extra.items():
+        have = out.get(at)
         if have is None:
-            out[key] = more
+            out[at] = more
         else:
             for k in range(8):
                 have[k] += more[k]
