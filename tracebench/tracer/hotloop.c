@@ -430,36 +430,58 @@ static pid_t next_stop(struct tb_state *s, int *status, struct rusage *ru)
     return wait4(-1, status, TB_WALL, ru);
 }
 
+/* Wait for the next stop.  A hot one (wait status ``want``) is asked for its
+ * syscall info and resumed with ``resume`` at once, and 0 is returned with
+ * the info's size and the task; any other, the event for Python. */
+static inline int take_stop(struct tb_state *s, struct rusage *ru, int want, int resume,
+                            long *size, struct tb_task **task)
+{
+    int status;
+    pid_t p = next_stop(s, &status, ru);
+    if (p <= 0) {
+        s->out[2] = errno;
+        return TB_WAIT_ERROR;
+    }
+    s->out[0] = p;
+    s->out[1] = status;
+    if (status != want)
+        return TB_OTHER;
+    *size = ptrace(TB_GET_SYSCALL_INFO, p, (void *)sizeof *s->info, s->info);
+    ptrace(resume, p, 0, 0);
+    *task = task_find(s, p);
+    return 0;
+}
+
+/* Count the entry of the stop just taken (a syscall-entry or a seccomp stop:
+ * both unions start with nr and args[6]); 0, or the event for Python. */
+static inline int count_entry(struct tb_state *s, struct tb_task *t, int timed)
+{
+    uint64_t key = (uint64_t)s->info->arch << 32 | (s->info->entry.nr & 0xffffffffULL);
+    int cid = counter_find(s, t->epoch, key);
+    if (cid < 0)
+        return TB_NEW_COUNTER;
+    if (enter(s, t, cid, key, s->info->entry.args, timed)) {
+        s->out[2] = cid;
+        return TB_NEW_ARGS;
+    }
+    return 0;
+}
+
 /* Trace until something needs Python: full mode (entry and exit stops). */
 int tb_run_full(struct tb_state *s)
 {
     struct tb_info *info = s->info;
-    int64_t *out = s->out;
     for (unsigned n = 0; n < TB_TICK_STOPS; n++) {
-        int status;
-        pid_t p = next_stop(s, &status, &s->ru);
-        if (p <= 0) {
-            out[2] = errno;
-            return TB_WAIT_ERROR;
-        }
-        out[0] = p;
-        out[1] = status;
-        if (status != TB_SYSCALL_STOP)
-            return TB_OTHER;
-        long size = ptrace(TB_GET_SYSCALL_INFO, p, (void *)sizeof *info, info);
-        ptrace(PTRACE_SYSCALL, p, 0, 0);
-        struct tb_task *t = task_find(s, p);
+        long size;
+        struct tb_task *t;
+        int event = take_stop(s, &s->ru, TB_SYSCALL_STOP, PTRACE_SYSCALL, &size, &t);
+        if (event)
+            return event;
         if (!t)
             return TB_UNKNOWN;
         if (size == TB_SIZE_ENTRY) {
-            uint64_t key = (uint64_t)info->arch << 32 | (info->entry.nr & 0xffffffffULL);
-            int cid = counter_find(s, t->epoch, key);
-            if (cid < 0)
-                return TB_NEW_COUNTER;
-            if (enter(s, t, cid, key, info->entry.args, 1)) {
-                out[2] = cid;
-                return TB_NEW_ARGS;
-            }
+            if ((event = count_entry(s, t, 1)))
+                return event;
         } else if (size == TB_SIZE_EXIT) {
             int cid = t->inflight;
             if (cid >= 0) {
@@ -478,34 +500,18 @@ int tb_run_full(struct tb_state *s)
 /* Trace until something needs Python: fast mode (seccomp stops only). */
 int tb_run_fast(struct tb_state *s)
 {
-    struct tb_info *info = s->info;
-    int64_t *out = s->out;
     for (unsigned n = 0; n < TB_TICK_STOPS; n++) {
-        int status;
-        pid_t p = next_stop(s, &status, NULL);
-        if (p <= 0) {
-            out[2] = errno;
-            return TB_WAIT_ERROR;
-        }
-        out[0] = p;
-        out[1] = status;
-        if (status != TB_SECCOMP_STOP)
-            return TB_OTHER;
-        long size = ptrace(TB_GET_SYSCALL_INFO, p, (void *)sizeof *info, info);
-        ptrace(PTRACE_CONT, p, 0, 0);
+        long size;
+        struct tb_task *t;
+        int event = take_stop(s, NULL, TB_SECCOMP_STOP, PTRACE_CONT, &size, &t);
+        if (event)
+            return event;
         if (size != TB_SIZE_SECCOMP)
             continue; /* gone before we could ask */
-        struct tb_task *t = task_find(s, p);
         if (!t)
             return TB_UNKNOWN;
-        uint64_t key = (uint64_t)info->arch << 32 | (info->seccomp.nr & 0xffffffffULL);
-        int cid = counter_find(s, t->epoch, key);
-        if (cid < 0)
-            return TB_NEW_COUNTER;
-        if (enter(s, t, cid, key, info->seccomp.args, 0)) {
-            out[2] = cid;
-            return TB_NEW_ARGS;
-        }
+        if ((event = count_entry(s, t, 0)))
+            return event;
     }
     return TB_TICK;
 }
