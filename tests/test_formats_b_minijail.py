@@ -130,6 +130,18 @@ def test_first_match_filters_become_disjoint_rules() -> None:
     assert decide(p, "read", 12, 4) == KILL
 
 
+def test_braced_lists_of_syscalls_and_of_filters() -> None:
+    p = minijail.read_policy("{read, write}: 1\nclose: {arg0 == 3; return 7, allow}\n",
+                             "t.policy", arch="x86_64")
+    assert decide(p, "read", 0, 0) == ALLOW and decide(p, "write", 0, 0) == ALLOW
+    assert decide(p, "close", 3, 0) == Action("errno", 7) and decide(p, "close", 4, 0) == ALLOW
+    assert decide(p, "open", 0, 0) == KILL
+    for body in ("{read, write: 1\n", "read: {arg0 == 1; return 5, allow\n"):
+        with pytest.raises(PolicyError, match="unclosed brace") as e:
+            minijail.read_policy(body, "t.policy", arch="x86_64")
+        assert (e.value.path, e.value.line) == ("t.policy", 1)
+
+
 def test_include() -> None:
     nested = text("minijail-test-nested-include.policy")  # @include ./test/nested.policy
     with pytest.raises(PolicyError) as e:

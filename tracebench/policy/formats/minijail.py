@@ -432,21 +432,27 @@ def _single_filter(ctx: _Ctx, tokens: list[Token], st: _Statement, kill: Action,
     return [_Filter(None, _action(ctx, tokens, st, kill), st.line, st.path)]
 
 
+def _items(tokens: list[Token], st: _Statement, one: Callable[[], None]) -> None:
+    """``one()`` for each item of a ``{a, b, ...}`` list, or once for a lone item."""
+    if not tokens or tokens[0].kind != "LBRACE":
+        one()
+        return
+    tokens.pop(0)
+    while True:
+        one()
+        if not tokens or tokens[0].kind != "COMMA":
+            break
+        tokens.pop(0)
+    if not tokens or tokens[0].kind != "RBRACE":
+        raise PolicyError("unclosed brace", path=st.path, line=st.line)
+    tokens.pop(0)
+
+
 def _filters(ctx: _Ctx, tokens: list[Token], st: _Statement, kill: Action,
              default: Action) -> list[_Filter]:
-    if tokens and tokens[0].kind == "LBRACE":
-        tokens.pop(0)
-        out: list[_Filter] = []
-        while True:
-            out.extend(_single_filter(ctx, tokens, st, kill, default))
-            if not tokens or tokens[0].kind != "COMMA":
-                break
-            tokens.pop(0)
-        if not tokens or tokens[0].kind != "RBRACE":
-            raise PolicyError("unclosed brace", path=st.path, line=st.line)
-        tokens.pop(0)
-        return out
-    return _single_filter(ctx, tokens, st, kill, default)
+    out: list[_Filter] = []
+    _items(tokens, st, lambda: out.extend(_single_filter(ctx, tokens, st, kill, default)))
+    return out
 
 
 def _descriptors(ctx: _Ctx, tokens: list[Token], st: _Statement) -> list[Token]:
@@ -468,18 +474,7 @@ def _descriptors(ctx: _Ctx, tokens: list[Token], st: _Statement) -> list[Token]:
         if keep:
             names.append(tok)
 
-    if tokens and tokens[0].kind == "LBRACE":
-        tokens.pop(0)
-        while True:
-            one()
-            if not tokens or tokens[0].kind != "COMMA":
-                break
-            tokens.pop(0)
-        if not tokens or tokens[0].kind != "RBRACE":
-            raise PolicyError("unclosed brace", path=st.path, line=st.line)
-        tokens.pop(0)
-    else:
-        one()
+    _items(tokens, st, one)
     return names
 
 
