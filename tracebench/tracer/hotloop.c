@@ -407,14 +407,19 @@ static int enter(struct tb_state *s, struct tb_task *t, int cid, uint64_t key,
     return mask && seen_check(s, key, mask, args);
 }
 
+/* The counter key of the stop in ``info`` (entry and seccomp alike). */
+static uint64_t entry_key(const struct tb_info *info)
+{
+    return (uint64_t)info->arch << 32 | (info->entry.nr & 0xffffffffULL);
+}
+
 /* Count the entry Python made counter ``cid`` for after TB_NEW_COUNTER (the
  * same stop; entry and seccomp share the nr/args layout). */
 void tb_entry(struct tb_state *s, int tid, int cid, int timed)
 {
     struct tb_task *t = task_find(s, tid);
     if (t)
-        enter(s, t, cid, (uint64_t)s->info->arch << 32 | (s->info->entry.nr & 0xffffffffULL),
-              s->info->entry.args, timed);
+        enter(s, t, cid, entry_key(s->info), s->info->entry.args, timed);
 }
 
 static pid_t next_stop(struct tb_state *s, int *status, struct rusage *ru)
@@ -456,7 +461,7 @@ static inline int take_stop(struct tb_state *s, struct rusage *ru, int want, int
  * both unions start with nr and args[6]); 0, or the event for Python. */
 static inline int count_entry(struct tb_state *s, struct tb_task *t, int timed)
 {
-    uint64_t key = (uint64_t)s->info->arch << 32 | (s->info->entry.nr & 0xffffffffULL);
+    uint64_t key = entry_key(s->info);
     int cid = counter_find(s, t->epoch, key);
     if (cid < 0)
         return TB_NEW_COUNTER;

@@ -71,6 +71,8 @@ _X32_BIT = 0x40000000
 _TUPLE_CAP = 4096
 _ARCH_ONLY = itemgetter(0)
 _SIGTRAP_SYSGOOD = signal.SIGTRAP | 0x80
+# (arch, nr, args[6]) of a struct ptrace_syscall_info (entry and seccomp alike).
+_UNPACK_INFO = struct.Struct("<4xI16xQ6Q").unpack_from
 # Polls before sleeping in the C loop.  Each takes well under a microsecond
 # there (against several through ctypes), so it polls more times than the
 # Python loop's three to cover the same few microseconds; measured with
@@ -111,7 +113,6 @@ class Recorder:
         self.hot = kernel.HotCalls()
         self.counters: list[list[Any]] = []  # by serial
         self.native: native.Loop | None = None  # the C loop, while it runs
-        self._cids_of_key: dict[int, list[int]] = {}
         self._info = kernel.PtraceSyscallInfo()
         self._serial = 0
         self.use_native = native.wanted()  # before any process is started: it may refuse
@@ -180,7 +181,7 @@ class Recorder:
         ibytes = (ctypes.c_ubyte * size).from_buffer(info)
         rusage = ctypes.create_string_buffer(kernel.RUSAGE_SIZE)
         ru_addr = ctypes.c_void_p(ctypes.addressof(rusage))
-        unpack = struct.Struct("<4xI16xQ6Q").unpack_from  # arch, nr, args[6]
+        unpack = _UNPACK_INFO
         stime = struct.Struct("<qq").unpack_from
         ru_off = kernel.RU_STIME_OFFSET
         gsi = kernel.PTRACE_GET_SYSCALL_INFO
@@ -254,7 +255,7 @@ class Recorder:
         info = kernel.PtraceSyscallInfo()
         info_addr = ctypes.c_void_p(ctypes.addressof(info))
         size = ctypes.sizeof(info)
-        unpack = struct.Struct("<4xI16xQ6Q").unpack_from
+        unpack = _UNPACK_INFO
         gsi = kernel.PTRACE_GET_SYSCALL_INFO
         resume = kernel.PTRACE_CONT
         secstop = kernel.STATUS_SECCOMP_STOP
@@ -312,7 +313,7 @@ class Recorder:
             run = loop.runner(self.full)
             event = loop.event
             info = self._info
-            unpack = struct.Struct("<4xI16xQ6Q").unpack_from
+            unpack = _UNPACK_INFO
             counters = self.counters
             tasks = self.tasks
             while tasks:
@@ -356,8 +357,11 @@ class Recorder:
             self._note_args(a, v)
             if a[5] is not before and self.native is not None:
                 mask = _mask(a)
-                for cid in self._cids_of_key.get(a[4], ()):
-                    self.native.counter_mask(cid, mask)
+                # Every epoch's counter of this syscall (rare: once per
+                # argument that saturates).
+                for c in self.counters:
+                    if c[4] == a[4]:
+                        self.native.counter_mask(c[6], mask)
 
     @staticmethod
     def _poll_flags() -> int:
@@ -496,7 +500,6 @@ class Recorder:
         self.counters.append(c)
         if self.native is not None:
             self.native.counter_add(epoch[4], key, serial, _mask(a) if a is not None else 0)
-            self._cids_of_key.setdefault(key, []).append(serial)
         return c
 
     def _argrec(self, key: int) -> list[Any] | None:
