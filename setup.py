@@ -1,11 +1,18 @@
-"""Builds the recorder's C loop (tracebench/tracer/hotloop.c); the rest is in pyproject.toml.
+"""Builds the optional C libraries; the rest is in pyproject.toml.
 
-The library is plain C loaded with ctypes (no Python API).  It is optional:
-without a C compiler the install still succeeds and the recorder uses its
-pure-Python loop (slower; see tracebench/tracer/native.py).
+* tracebench/tracer/hotloop.c: the recorder's per-stop loop;
+* tracebench/parsers/linescan.c: the import fast path's line scanner.
+
+Both are plain C loaded with ctypes (no Python API), and optional: without a
+C compiler the install still succeeds and tracebench uses their pure-Python
+twins (slower; see tracebench/extensions.py).
 """
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("tracebench.tracer._hotloop", ["tracebench/tracer/hotloop.c"],
-                             extra_compile_args=["-O2"], optional=True)])
+setup(ext_modules=[
+    Extension("tracebench.tracer._hotloop", ["tracebench/tracer/hotloop.c"],
+              extra_compile_args=["-O2"], optional=True),
+    Extension("tracebench.parsers._linescan", ["tracebench/parsers/linescan.c"],
+              extra_compile_args=["-O2"], optional=True),
+])

@@ -27,7 +27,8 @@ fi
 # last install (an editable install does not rebuild the C loop by itself).
 stamp=.venv/.tracebench-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stamp" ] \
-        || [ tracebench/tracer/hotloop.c -nt "$stamp" ]; then
+        || [ tracebench/tracer/hotloop.c -nt "$stamp" ] \
+        || [ tracebench/parsers/linescan.c -nt "$stamp" ]; then
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
     touch "$stamp"
 fi

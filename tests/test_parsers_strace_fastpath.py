@@ -1,8 +1,8 @@
-"""The fast path (chunks, bulk regex counting, worker processes) reads exactly like the
-exact per-line reader: same rows, provenance, skipped lines, examples and errors,
-on every real log of the fixtures, in text and file mode, across chunk
-boundaries, and with several worker processes on a multi-MB log made of real
-strace output."""
+"""The fast path (chunks, bulk counting by the C scanner or the regex, worker
+processes) reads exactly like the exact per-line reader: same rows, provenance,
+skipped lines, examples and errors, on every real log of the fixtures, in text
+and file mode, across chunk boundaries, and with several worker processes on a
+multi-MB log made of real strace output."""
 
 from __future__ import annotations
 
@@ -20,6 +20,9 @@ import pytest
 from tracebench.errors import ParseError
 from tracebench.parsers import ImportResult, strace_fastpath
 from tracebench.parsers.strace_log import read_logs
+
+# Every test runs with the C line scanner and with the regex (conftest.each_scan).
+pytestmark = pytest.mark.usefixtures("each_scan")
 
 FIX = Path(__file__).parent / "fixtures" / "strace"
 LOGS = sorted(

@@ -2,11 +2,14 @@
 
 The exact reader (strace_lines, LogReader.line) reads about 9 MB/s; a 1 GB
 ``strace -f -tt -T`` log needs 100 MB/s.  So a chunk (8 MiB of whole lines,
-as bytes) is matched by one compiled regex whose ``findall`` returns, for
-every line, either the few fields that count (pid, syscall name, error flag,
--T duration) or the whole line.  ``collections.Counter`` then counts the
+as bytes) is read by one compiled regex whose ``findall`` returns, for every
+line, either the few fields that count (pid, syscall name, error flag, -T
+duration) or the whole line.  ``collections.Counter`` then counts the
 identical field tuples of each run of such lines in C, and only the distinct
-tuples are folded in Python.
+tuples are folded in Python.  Where the C line scanner was built at install
+(linescan.c, about ten times faster) it reads the chunk instead, line by line
+exactly as the regex does (tests/test_parsers_linescan.py checks it line by
+line), and counts the runs itself; ``TRACEBENCH_SCAN`` chooses.
 
 The regex accepts only the plain shapes (a subset of what ``strace_lines``
 reads, with the same reading):
@@ -58,6 +61,7 @@ from operator import itemgetter
 from typing import IO, TYPE_CHECKING, NamedTuple
 
 from tracebench.errors import ParseError
+from tracebench.parsers import linescan
 from tracebench.parsers.strace_lines import (
     CLONE_NAMES,
     DETACHED,
@@ -245,6 +249,50 @@ def scan_bytes(data: bytes, leader: str = "general") -> Scanned:
     """The line count and ops of a chunk of whole lines: counted runs, and exact lines."""
     if not data.endswith(b"\n"):
         data += b"\n"
+    if linescan.wanted():
+        return _scan_native(data, leader)
+    return _scan_regex(data, leader)
+
+
+_LEADER_INDEX = {name: k for k, name in enumerate(LEADERS)}
+
+
+def _scan_native(data: bytes, leader: str) -> Scanned:
+    # The C scanner counts the fast lines between two slow ones; here, as
+    # below, a slow line either merges into the counts or ends a segment.
+    lines, items = linescan.scan(data, _LEADER_INDEX[leader])
+    ops: list[Op] = []
+    start = 0
+    counts: Folded = {}
+    names: dict[bytes, str] = {}
+    for kind, a, b, c, *more in items:
+        if kind == linescan.ENTRY:
+            raw = data[b:b + c]
+            name = names.get(raw)
+            if name is None:
+                name = names[raw] = raw.decode()
+            key = (a if a >= 0 else None, name)
+            have = counts.get(key)
+            if have is None:
+                counts[key] = more
+            else:
+                for k in range(8):
+                    have[k] += more[k]
+            continue
+        text = data[b:c].decode()
+        if _merge(text, counts):
+            continue
+        if a > start:
+            ops.append(Segment(start, a, counts))
+        ops.append(Exact(a, text))
+        start = a + 1
+        counts = {}
+    if lines > start:
+        ops.append(Segment(start, lines, counts))
+    return lines, ops
+
+
+def _scan_regex(data: bytes, leader: str) -> Scanned:
     rows = pattern(leader).findall(data)
     ops: list[Op] = []
     start = 0

@@ -1,51 +1,32 @@
 """The C per-stop loop (hotloop.c), built at install time and loaded with ctypes.
 
-``TRACEBENCH_LOOP`` chooses the loop: ``native`` (the C loop; an error if it
-was not built), ``python`` (the pure-Python loop), or unset (the C loop when
-it was built, else the Python one).  Both count the same stops the same way;
-the tests run the oracle programs through both.
+``TRACEBENCH_LOOP`` chooses the loop (see tracebench.extensions): the C loop
+or the pure-Python one.  Both count the same stops the same way; the tests
+run the oracle programs through both.
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
-import importlib.machinery
-import os
 from pathlib import Path
 from typing import Any
 
+from tracebench import extensions
 from tracebench.errors import TraceError
 
 # What tb_run_full / tb_run_fast return (hotloop.c).
 OTHER, UNKNOWN, NEW_COUNTER, NEW_ARGS, WAIT_ERROR, TICK = 1, 2, 3, 4, 5, 6
 
-_LIBRARY = "_hotloop"
-
 
 def library_path() -> Path | None:
     """Where the built C loop is, or None when it was not built."""
-    here = Path(__file__).parent
-    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-        path = here / (_LIBRARY + suffix)
-        if path.exists():
-            return path
-    return None
+    return extensions.library_path(__file__, "_hotloop")
 
 
 def wanted() -> bool:
-    """Whether the recorder should use the C loop (see the module docstring)."""
-    choice = os.environ.get("TRACEBENCH_LOOP", "")
-    if choice == "python":
-        return False
-    if choice not in ("", "native"):
-        raise TraceError(f"TRACEBENCH_LOOP={choice!r}: expected 'native' or 'python'")
-    if library_path() is None:
-        if choice == "native":
-            raise TraceError("TRACEBENCH_LOOP=native: the C loop was not built at install "
-                             "(reinstall with a C compiler present)")
-        return False
-    return True
+    """Whether the recorder should use the C loop (``TRACEBENCH_LOOP``)."""
+    return extensions.wanted("TRACEBENCH_LOOP", library_path(), "the C loop", TraceError)
 
 
 @functools.cache
