@@ -10,6 +10,7 @@ scanners.
 from __future__ import annotations
 
 import functools
+import io
 import random
 import re
 import subprocess
@@ -22,6 +23,7 @@ import pytest
 from tracebench import extensions
 from tracebench.errors import TracebenchError
 from tracebench.parsers import linescan, strace_fastpath
+from tracebench.parsers.strace_log import read_logs
 
 FIX = Path(__file__).parent / "fixtures" / "strace"
 LOGS = sorted(
@@ -253,7 +255,9 @@ def reprefixed_fixture_lines() -> list[bytes]:
     for path in LOGS:
         for line in path.read_bytes().replace(b"\r", b"").split(b"\n"):
             if regex_reading(line, "general")[0] != linescan.SLOW:
-                bodies.add(line[general.match(line).end():])  # type: ignore[union-attr]
+                leader = general.match(line)
+                assert leader is not None  # every part of it is optional
+                bodies.add(line[leader.end():])
     return sorted(prefix + body for prefix in PREFIXES for body in bodies)
 
 
@@ -310,6 +314,9 @@ def test_unknown_scanner_choice_is_refused(monkeypatch: pytest.MonkeyPatch) -> N
     with pytest.raises(TracebenchError,
                        match=r"TRACEBENCH_SCAN='simd': expected 'native' or 'python'"):
         strace_fastpath.scan_bytes(b"1 close(3) = 0\n", "pid")
+    # An import says so before it starts any worker.
+    with pytest.raises(TracebenchError, match=r"TRACEBENCH_SCAN='simd'"):
+        read_logs([("x.log", io.StringIO("1 close(3) = 0\n"))])
 
 
 def test_native_asked_for_but_not_built(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -224,7 +222,26 @@ def record(ctx: click.Context, command: tuple[str, ...], mode: str, pid: int | N
     what = "detached from" if result.detached else "exit status"
     click.echo(f"stored run {info.id} ({name}): {info.syscalls} syscalls, {info.calls} calls; "
                f"{what} {result.pid if result.detached else result.exit_status}", err=True)
+    _freeze_heap_at_exit()
     sys.exit(result.exit_status)
+
+
+def _freeze_heap_at_exit() -> None:
+    """Have the interpreter's exit skip the cyclic collector's passes over the whole heap.
+
+    At exit, after the atexit functions, CPython runs full collections while
+    it tears the modules down: 10-20 ms of ``record``'s end-to-end time with
+    the tracer, ptrace, click and libseccomp loaded (measured: 26-35 ms from
+    the last write to the exit, 7 ms with the heap frozen).  They would only
+    free memory the process is about to give back.  Frozen objects are still
+    freed when their last reference goes; only a reference cycle still alive
+    at exit is left to the kernel.
+    """
+    import atexit
+    import gc
+
+    atexit.unregister(gc.freeze)  # once, however often record runs in one process
+    atexit.register(gc.freeze)
 
 
 # -- import ------------------------------------------------------------------
@@ -233,6 +250,9 @@ def record(ctx: click.Context, command: tuple[str, ...], mode: str, pid: int | N
 @contextmanager
 def _opened(paths: Sequence[str]) -> Iterator[list[tuple[str, IO[str]]]]:
     """Open the files to import; standard input ('-') is spooled to a temporary file."""
+    import shutil
+    import tempfile
+
     with ExitStack() as stack:
         out: list[tuple[str, IO[str]]] = []
         for path in paths:

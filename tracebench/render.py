@@ -10,7 +10,6 @@ so the two can be compared line by line:
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Sequence
@@ -148,6 +147,8 @@ def summary(profile: Profile, fmt: str, *, sort: str = "time", per_process: bool
 
 
 def to_csv(records: Sequence[dict[str, Any]]) -> str:
+    import csv  # only the csv output needs it; record and table do not
+
     buf = io.StringIO()
     if records:
         writer = csv.DictWriter(buf, fieldnames=list(records[0]), lineterminator="\n")

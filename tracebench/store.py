@@ -83,20 +83,23 @@ class Store:
 
     def add(self, profile: Profile, label: str, exit_status: int | None = None) -> RunInfo:
         """Store a run; returns its id and summary."""
+        prov = profile.provenance
+        summary = (label, prov.started, prov.source, " ".join(prov.command) or
+                   ", ".join(prov.files), len(profile.totals()), profile.calls(), exit_status)
+        document = profile.to_json()
         db = self._connect(create=True)
         assert db is not None
-        prov = profile.provenance
         with db:
             cur = db.execute(
                 "INSERT INTO runs (label, created, source, command, syscalls, calls, exit_status,"
                 " profile) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (label, prov.started, prov.source, " ".join(prov.command) or
-                 ", ".join(prov.files), len(profile.totals()), profile.calls(),
-                 exit_status, profile.to_json()),
+                (*summary, document),
             )
         run_id = int(cur.lastrowid or 0)
         db.close()
-        return self.info(str(run_id))
+        # The row as stored, without reading it back (a second connection
+        # costs as much as the insert, fsyncs aside).
+        return RunInfo(run_id, *summary)
 
     def runs(self) -> list[RunInfo]:
         """Every stored run, oldest first."""

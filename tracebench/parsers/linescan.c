@@ -248,6 +248,8 @@ static int result_at(const char *p, const char *e, struct fields *f) {
    rightmost one followed by spaces and "= ": a result holds no ") =", so if
    the result does not fit there it fits after no other. */
 static int tail_at(const char *start, const char *e, struct fields *f) {
+    if (e - start < 5)  /* ") = 0" at the least */
+        return 0;
     for (const char *q = e - 2; q >= start + 2; q--) {
         if (q[0] != '=' || q[1] != ' ' || q[-1] != ' ')
             continue;

@@ -431,6 +431,7 @@ def run(reader: LogReader, stream: IO[str], path: str, *, workers: int | None = 
     ``leader`` forces the leader pattern (LEADERS) instead of picking it from
     the first 64 KiB.
     """
+    linescan.wanted()  # refuses a wrong TRACEBENCH_SCAN before any worker starts
     nworkers = default_workers() if workers is None else workers
     context = _context()
     file = _regular_file(stream)
