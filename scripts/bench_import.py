@@ -11,7 +11,8 @@ importer as the CLI does (an open text stream), and prints MB/s, CPU time and
 the peak resident memory of this process and of the worker processes.  The
 counts are checked: N copies of the seed must count N times the seed's calls.
 Other processes competing for the CPU lower the MB/s; the load average is
-printed with the result.
+printed with the result.  ``TRACEBENCH_SCAN=python`` measures the fallback
+used when the C line scanner was not built (the regex).
 """
 
 from __future__ import annotations
@@ -157,7 +158,9 @@ def main() -> int:
         ok = (calls == copies * int(one.calls.sum())
               and int(got.errors.sum()) == copies * int(one.errors.sum())
               and int(got.unfinished.sum()) == copies * int(one.unfinished.sum()))
-        print(f"import: {wall:.2f} s wall = {size / 1e6 / wall:.1f} MB/s; "
+        from tracebench.parsers import linescan
+        scanner = "the C line scanner" if linescan.wanted() else "the regex"
+        print(f"import ({scanner}): {wall:.2f} s wall = {size / 1e6 / wall:.1f} MB/s; "
               f"CPU {cpu:.2f} s here + {child.ru_utime + child.ru_stime:.2f} s in workers")
         print(f"peak RSS: {me:.0f} MB here, {kids:.0f} MB largest worker; peak PSS of "
               f"this process and its workers together: {total_pss} MB")
