@@ -207,13 +207,18 @@ def _fold(rows: Sequence[tuple[bytes, ...]], extra: Folded) -> Folded:
     out: Folded = {(int(pid) if pid else None, name.decode()): acc
                    for (pid, name), acc in raw.items()}
     for at, more in extra.items():
-        have = out.get(at)
-        if have is None:
-            out[at] = more
-        else:
-            for k in range(8):
-                have[k] += more[k]
+        _add(out, at, more)
     return out
+
+
+def _add(folded: Folded, key: tuple[int | None, str], counts: list[int]) -> None:
+    """Add ``counts`` (taken over, not copied) to those of ``key``."""
+    have = folded.get(key)
+    if have is None:
+        folded[key] = counts
+    else:
+        for k in range(8):
+            have[k] += counts[k]
 
 
 def _merge(text: str, extra: Folded) -> bool:
@@ -271,13 +276,7 @@ def _scan_native(data: bytes, leader: str) -> Scanned:
             name = names.get(raw)
             if name is None:
                 name = names[raw] = raw.decode()
-            key = (a if a >= 0 else None, name)
-            have = counts.get(key)
-            if have is None:
-                counts[key] = more
-            else:
-                for k in range(8):
-                    have[k] += more[k]
+            _add(counts, (a if a >= 0 else None, name), more)
             continue
         text = data[b:c].decode()
         if _merge(text, counts):
