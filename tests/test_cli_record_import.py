@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -57,6 +58,21 @@ def test_record_errors_are_one_line(tmp_path: Path, argv: list[str]) -> None:
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and out.stderr.startswith("tracebench: ")
     assert "Traceback" not in out.stderr
+
+
+def test_record_under_strace_f_is_a_one_line_error(tmp_path: Path) -> None:
+    # strace -f traces tracebench's child from its fork on: the child cannot
+    # have a second tracer, and the program must not run untraced.
+    marker = tmp_path / "ran"
+    env = {**os.environ, "TRACEBENCH_STORE": str(tmp_path / "store")}
+    out = subprocess.run(["strace", "-f", "-qq", "-o", str(tmp_path / "strace.log"),
+                          TRACEBENCH, "record", "--", "/bin/touch", str(marker)],
+                         capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert out.returncode == 2
+    assert re.fullmatch(r"tracebench: cannot trace /bin/touch: it is already traced by "
+                        r"process \d+ \(is tracebench itself running under a tracer "
+                        r"with -f\?\)\n", out.stderr)
+    assert not marker.exists()
 
 
 def test_import_a_real_strace_log_then_table_and_lenient(tmp_path: Path) -> None:

@@ -139,7 +139,17 @@ def start(argv: Sequence[str], env: Mapping[str, str], options: int,
         if not (os.WIFSTOPPED(status) and os.WSTOPSIG(status) == signal.SIGSTOP):
             err = child.exec_error()
             raise err or TraceError(f"cannot start {path}: unexpected wait status {status:#x}")
-        kernel.request(kernel.PTRACE_SEIZE, pid, 0, options)
+        try:
+            kernel.request(kernel.PTRACE_SEIZE, pid, 0, options)
+        except PtraceError as e:
+            # "strace -f tracebench record -- CMD": strace traced the child
+            # from its fork on, and a task has one tracer.
+            tracer = kernel.tracer_of(pid)
+            if tracer:
+                raise TraceError(f"cannot trace {path}: it is already traced by process "
+                                 f"{tracer} (is tracebench itself running under a "
+                                 "tracer with -f?)") from None
+            raise TraceError(f"cannot trace {path}: {os.strerror(e.errno or 0)}") from None
     except BaseException:
         _kill_and_reap(pid)
         child.close()
