@@ -231,11 +231,11 @@ def _freeze_heap_at_exit() -> None:
 
     At exit, after the atexit functions, CPython runs full collections while
     it tears the modules down: 10-20 ms of ``record``'s end-to-end time with
-    the tracer, click and libseccomp loaded (measured: 26-35 ms from the last
-    write to the exit, 7 ms with the heap frozen).  They would only
-    free memory the process is about to give back.  Frozen objects are still
-    freed when their last reference goes; only a reference cycle still alive
-    at exit is left to the kernel.
+    the tracer, python-ptrace, click and libseccomp loaded (measured: 26-35
+    ms from the last write to the exit, 7 ms with the heap frozen).  They
+    would only free memory the process is about to give back.  Frozen
+    objects are still freed when their last reference goes; only a reference
+    cycle still alive at exit is left to the kernel.
     """
     import atexit
     import gc
