@@ -309,6 +309,15 @@ def test_scan_with_more_keys_than_its_table_holds() -> None:
     assert len(items) > 5000  # keys came more than once
 
 
+def test_durations_past_what_64_bits_hold_are_summed_exactly() -> None:
+    # Each fits; their sum does not (2^63 ns is 292 years): Python adds the entries.
+    data = b"1 pause() = 0 <999999999.5>\n" * 20
+    lines, items = linescan.scan(data, LEADERS.index("pid"))
+    assert lines == 20 and len(items) > 1
+    assert sum(item[6] for item in items) == 20 * 999_999_999_500_000_000
+    assert sum(item[4] for item in items) == 20
+
+
 def test_unknown_scanner_choice_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRACEBENCH_SCAN", "simd")
     with pytest.raises(TracebenchError,

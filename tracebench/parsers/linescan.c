@@ -404,6 +404,13 @@ long tb_scan(const char *buf, long len, int leader, int64_t **items, long *nitem
             if (t->nkeys == MAX_KEYS && !flush(t, &o, buf))
                 goto oom;
             struct slot *s = lookup(t, &f);
+            if (f.ns > INT64_MAX - s->counts[2]) {
+                /* Durations summing past 2^63 ns (only made-up ones can):
+                   Python adds the two entries without limit. */
+                if (!flush(t, &o, buf))
+                    goto oom;
+                s = lookup(t, &f);
+            }
             if (kind == UNFINISHED) {
                 s->counts[6]++;
             } else {
