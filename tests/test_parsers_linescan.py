@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from programs.tracer_programs import build
 
 from tracebench import extensions
 from tracebench.errors import TracebenchError
@@ -73,39 +74,26 @@ def same(line: bytes, leader: str) -> bool:
     return got == regex_reading(line, leader)
 
 
-# A real program traced by the installed strace 6.1 with the options that
+# The tracer tests' C programs (threads, fork+exec, signals, failing calls)
+# and this Python, traced by the installed strace 6.1 with the options that
 # change the line shapes: -y/-yy decorations, -T, timestamps, -r.
-WORKLOAD = """
-import os, subprocess, socket, threading
-def work():
-    for _ in range(20):
-        os.stat("/")
-        try:
-            os.open("/nonexistent", os.O_RDONLY)
-        except OSError:
-            pass
-threads = [threading.Thread(target=work) for _ in range(3)]
-for t in threads:
-    t.start()
-for t in threads:
-    t.join()
-a, b = socket.socketpair()
-a.send(b"x")
-b.recv(1)
-subprocess.run(["/bin/true"])
-"""
+PROGRAMS = ["threads", "forkexec", "signals", "args", "endings"]
 OPTIONS = [["-f", "-tt", "-T", "-yy"], ["-f", "-r", "-y"], ["-f", "-ttt", "-T"], ["-f"]]
 
 
 @functools.cache
 def strace_lines() -> tuple[bytes, ...]:
+    progs = build()
     lines: set[bytes] = set()
     with tempfile.TemporaryDirectory() as tmp:
         for k, options in enumerate(OPTIONS):
-            log = Path(tmp) / f"{k}.log"
-            subprocess.run(["strace", *options, "-o", str(log), sys.executable, "-c", WORKLOAD],
-                           check=True, stdout=subprocess.DEVNULL)
-            lines.update(log.read_bytes().split(b"\n"))
+            for argv in [[progs[name]] for name in PROGRAMS] + [
+                    [sys.executable, "-c", "import json, os; os.listdir('/')"]]:
+                log = Path(tmp) / f"{k}.log"
+                subprocess.run(["strace", *options, "-o", str(log), *argv], check=False,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               timeout=60)
+                lines.update(log.read_bytes().split(b"\n"))
     return tuple(sorted(lines))
 
 
