@@ -22,7 +22,7 @@ from tracebench.profile import Profile, ProfileBuilder, Provenance
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).parent / "golden" / "emit"
-DOCKER = ROOT / "policies" / "docker-default.json"
+DOCKER = ROOT / "tracebench" / "policies" / "docker-default.json"
 CTX = Context("x86_64")
 
 

@@ -1,12 +1,12 @@
-"""The policies shipped in ``policies/``, found by short name (``docker-default``)."""
+"""The policies shipped in ``tracebench/policies/``, found by short name (``docker-default``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-# policies/ sits beside the package in a checkout (pip install -e, the
-# supported install); see policies/SOURCES.md for where each file came from.
-POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
+# Package data, so a wheel carries them as an editable install does; see
+# policies/SOURCES.md for where each file came from.
+POLICY_DIR = Path(__file__).resolve().parent / "policies"
 
 
 def names() -> list[str]:
