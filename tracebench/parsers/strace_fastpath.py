@@ -175,21 +175,16 @@ def _fold(rows: Sequence[tuple[bytes, ...]], extra: Folded) -> Folded:
         ns_of.clear()
     for (pid, bpid, uname, rname, cname, err, dur, _slow), n in Counter(rows).items():
         # The most common line first: a call and its result on one line.
-        if cname:
-            key = (pid or bpid, cname)
-        elif rname:
-            key = (pid or bpid, rname)
-        elif uname:
-            acc = raw.get((pid or bpid, uname))
-            if acc is None:
-                acc = raw[(pid or bpid, uname)] = [0, 0, 0, 0, 0, 0, 0, 0]
-            acc[6] += n
-            continue
-        else:
+        name = cname or rname or uname
+        if not name:
             continue  # a signal or an exactly read line
+        key = (pid or bpid, name)
         acc = raw.get(key)
         if acc is None:
             acc = raw[key] = [0, 0, 0, 0, 0, 0, 0, 0]
+        if uname:
+            acc[6] += n
+            continue
         if rname:
             acc[7] += n
         acc[0] += n

@@ -158,7 +158,6 @@ class _Judge:
         return self._open[key]
 
     def rule_nrs(self, arch: str) -> list[tuple[int, frozenset[int]]]:
-
         if arch not in self._nrs:
             out = []
             for i, rule in self.rules:
