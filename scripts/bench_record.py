@@ -13,7 +13,10 @@ Each workload runs under ``strace -f -c -o /dev/null`` and under
 ``tracebench record --mode full`` and ``--mode fast`` (the command people
 run: it also stores the run in a scratch store and prints the table), all
 interleaved (order rotated every repetition) so that a noisy neighbour hurts
-them alike.  Two times for the recorder: end to end (``e2e``, the wall time
+them alike, and under ``floor``: a 40-line C tracer that takes both stops
+of every syscall and does nothing else (one wait4, PTRACE_GET_SYSCALL_INFO
+and PTRACE_SYSCALL per stop), what the kernel's ptrace costs on this machine
+whatever the tracer.  Two times for the recorder: end to end (``e2e``, the wall time
 of ``tracebench record``, start-up included) and the tracing alone
 (``traced``: ``RecordResult.elapsed`` of ``python -m tracebench.tracer``,
 from the fork to the last exit).  Prints the median of each and the median
@@ -84,9 +87,59 @@ int main(int argc, char **argv) {
 }
 """
 
+# The floor: the least a ptrace tracer that takes both stops of every syscall
+# can do (one wait4, PTRACE_GET_SYSCALL_INFO and PTRACE_SYSCALL per stop;
+# nothing counted, no start-up), to tell what the kernel costs on this
+# machine from what strace and the recorder add to it.
+FLOOR_C = r"""
+#define _GNU_SOURCE
+#include <signal.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/ptrace.h>
+int main(int argc, char **argv) {
+    (void)argc;
+    pid_t c = fork();
+    if (c == 0) {
+        ptrace(PTRACE_TRACEME, 0, 0, 0);
+        raise(SIGSTOP);
+        execvp(argv[1], argv + 1);
+        _exit(127);
+    }
+    int st, live = 1;
+    struct rusage ru;
+    struct ptrace_syscall_info info;
+    waitpid(c, &st, __WALL);
+    ptrace(PTRACE_SETOPTIONS, c, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE
+           | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL);
+    ptrace(PTRACE_SYSCALL, c, 0, 0);
+    while (live > 0) {
+        pid_t p = wait4(-1, &st, __WALL, &ru);
+        if (p < 0)
+            return 1;
+        if (WIFEXITED(st) || WIFSIGNALED(st)) {
+            live--;
+            continue;
+        }
+        int sig = WSTOPSIG(st), event = st >> 16;
+        if (sig == (SIGTRAP | 0x80))
+            ptrace(PTRACE_GET_SYSCALL_INFO, p, sizeof info, &info);
+        if (event == PTRACE_EVENT_CLONE || event == PTRACE_EVENT_FORK
+                || event == PTRACE_EVENT_VFORK)
+            live++;
+        int deliver = sig == (SIGTRAP | 0x80) || event || sig == SIGSTOP ? 0 : sig;
+        ptrace(PTRACE_SYSCALL, p, 0, deliver);
+    }
+    return 0;
+}
+"""
+
 
 def build(work: Path, scale: int) -> dict[str, list[str]]:
-    for name, src, flags in (("loop", LOOP_C, []), ("threads", THREADS_C, ["-pthread"])):
+    for name, src, flags in (("loop", LOOP_C, []), ("threads", THREADS_C, ["-pthread"]),
+                             ("floor", FLOOR_C, [])):
         (work / f"{name}.c").write_text(src)
         subprocess.run(["gcc", "-O2", *flags, "-o", str(work / name), str(work / f"{name}.c")],
                        check=True)
@@ -181,6 +234,7 @@ def main() -> int:
         startup = statistics.median(timed([*tools["full"], "/bin/true"]) for _ in range(3))
         print(f"start-up: `tracebench record -- /bin/true` {startup:.2f} s")
         workloads = build(Path(tmp), ns.scale)
+        tools["floor"] = [str(Path(tmp) / "floor")]
         for name in ns.only.split(","):
             argv = workloads[name]
             times: dict[str, list[float]] = {t: [] for t in tools}
@@ -198,7 +252,7 @@ def main() -> int:
                 r = statistics.median(a / b for a, b in zip(got, ref, strict=True))
                 return f"{statistics.median(got):5.2f} s x{r:.2f}"
 
-            line = f"{name:8s} strace {statistics.median(ref):5.2f} s"
+            line = f"{name:8s} strace {statistics.median(ref):5.2f} s | floor {ratio('floor')}"
             for mode in ("full", "fast"):
                 line += f" | {mode} e2e {ratio(mode)}, traced {ratio(mode + '-traced')}"
             print(f"{line}  [{ns.reps} reps, scale {ns.scale}, load {os.getloadavg()[0]:.1f}]",
