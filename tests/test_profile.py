@@ -25,8 +25,8 @@ def sample() -> Profile:
     b = ProfileBuilder(PROV)
     b.add("x86_64", "openat", pid=10, exe="/bin/sh", calls=3, errors=1, seconds=0.25)
     b.add("x86_64", "read", pid=10, calls=2)
-    b.set_exe(10, "/bin/ls")  # execve: later calls belong to the new image
-    b.add("x86_64", "read", pid=10, calls=5, seconds=0.5)
+    # execve: this and later calls belong to the new image
+    b.add("x86_64", "read", pid=10, exe="/bin/ls", calls=5, seconds=0.5)
     b.add("i386", "read", pid=11, exe="/opt/app32", calls=1)
     b.add_args("x86_64", "openat", [0xFFFFFF9C, None, 0o2000000])
     return b.build()

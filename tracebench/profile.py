@@ -287,10 +287,6 @@ class ProfileBuilder:
         self._args: dict[SyscallKey, dict[int, set[int]]] = {}
         self._incomplete: set[tuple[str, str, int]] = set()
 
-    def set_exe(self, pid: int, exe: str) -> None:
-        """Name the executable ``pid`` runs from now on (after an execve)."""
-        self._exe[pid] = exe
-
     def add(self, arch: str, syscall: str, *, pid: int = UNKNOWN_PID, exe: str | None = None,
             calls: int = 1, errors: int = 0, seconds: float = 0.0,
             unfinished: int = 0) -> None:

@@ -6,7 +6,7 @@ accounting).  This module keeps the state that spans lines:
 * **Processes.**  Each pid has a life (a new one after ``+++ exited``/``+++
   killed``); a life is a list of epochs, one per executable image and
   personality.  A successful ``execve`` starts a new epoch named after its path
-  (ProfileBuilder.set_exe); the execve call itself counts under the image that
+  (``LogReader._set_exe``); the execve call itself counts under the image that
   made it.  A pid created by a successful clone/fork/vfork starts in its
   parent's image and personality (a fork runs the parent's program), even
   when, as strace often prints it, the child's first lines come before the
