@@ -260,3 +260,23 @@ def test_seconds_are_system_time(progs: dict[str, str]) -> None:
     sleep = rows[rows["syscall"] == "clock_nanosleep"]
     assert int(sleep["calls"].iloc[0]) == 1
     assert float(sleep["seconds"].iloc[0]) < 0.1
+
+
+def test_prototype_table_is_python_ptraces_loaded_alone() -> None:
+    # The table is executed on its own (prototypes._table), not through
+    # ptrace.syscall's __init__; it must be the same table all the same.
+    code = (
+        "import sys\n"
+        "from tracebench.tracer import prototypes\n"
+        "alone = prototypes._prototypes()\n"
+        "print('ptrace.syscall' in sys.modules)\n"
+        "prototypes._prototypes.cache_clear()\n"
+        "import ptrace.syscall.prototypes\n"
+        "print(prototypes._prototypes() == alone, len(alone) > 300)\n"
+        "print(prototypes.value_arguments('openat'), prototypes.value_arguments('read'),\n"
+        "      prototypes.value_arguments('mmap2'), prototypes.value_arguments('pipe'),\n"
+        "      prototypes.value_arguments('no_such_call'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    assert out == ["False", "True True", "(0, 2, 3) (0, 2) (0, 1, 2, 3, 4, 5) () None"]

@@ -9,6 +9,9 @@ the other arguments' values are kept.
 from __future__ import annotations
 
 import functools
+import os
+import sys
+from typing import Any
 
 # Types in the prototypes that are pointers without a '*' in their spelling.
 _POINTER_TYPEDEFS = frozenset({
@@ -17,16 +20,49 @@ _POINTER_TYPEDEFS = frozenset({
 })
 
 
+def _table() -> Any:
+    """python-ptrace's ``ptrace.syscall.prototypes`` module, loaded without its package.
+
+    Importing it the usual way first runs ``ptrace.syscall``'s ``__init__``,
+    which imports python-ptrace's whole argument decoder (socket, ctypes
+    structures...): 16 ms against 1 ms for the table alone (measured with
+    ``python -X importtime``), spent while the traced program waits for its
+    first new syscall to be counted.  The table is a plain module without
+    imports, so it is executed on its own (from python-ptrace's compiled
+    file); should that ever fail, the usual import is used.
+    """
+    loaded = sys.modules.get("ptrace.syscall.prototypes")
+    if loaded is not None:
+        return loaded
+    import importlib.util
+
+    import ptrace
+
+    path = os.path.join(os.path.dirname(ptrace.__file__), "syscall", "prototypes.py")
+    # A name outside any package: a relative import in the file would fail
+    # (ImportError) instead of looking inside tracebench.
+    spec = importlib.util.spec_from_file_location("_tracebench_ptrace_prototypes", path)
+    try:
+        if spec is None or spec.loader is None:
+            raise ImportError(path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    except (ImportError, OSError, SyntaxError):
+        import ptrace.syscall.prototypes as usual
+
+        return usual
+    return module
+
+
 @functools.lru_cache(maxsize=1)
 def _prototypes() -> dict[str, tuple[str, ...]]:
-    from ptrace.syscall.prototypes import ALIASES, SYSCALL_PROTOTYPES
-
+    table = _table()
     out: dict[str, tuple[str, ...]] = {}
-    for name, (_restype, args) in SYSCALL_PROTOTYPES.items():
+    for name, (_restype, args) in table.SYSCALL_PROTOTYPES.items():
         out[name] = tuple(str(t) for t, _n in args)
     # ALIASES maps a prototype's name to the names it goes by on some
     # architectures ("mmap_pgoff": ("mmap", "mmap2")).
-    for name, aliases in ALIASES.items():
+    for name, aliases in table.ALIASES.items():
         if name in out:
             for alias in aliases:
                 out.setdefault(alias, out[name])
