@@ -25,9 +25,9 @@ def _table() -> Any:
 
     Importing it the usual way first runs ``ptrace.syscall``'s ``__init__``,
     which imports python-ptrace's whole argument decoder (socket, ctypes
-    structures...): 16 ms against 1 ms for the table alone (measured with
-    ``python -X importtime``), spent while the traced program waits for its
-    first new syscall to be counted.  The table is a plain module without
+    structures...): 8-10 ms against 1-2 ms for the table alone (timed in
+    ``record``'s process, its other imports done), spent while the traced
+    program waits for its first new syscall to be counted.  The table is a plain module without
     imports, so it is executed on its own (from python-ptrace's compiled
     file); should that ever fail, the usual import is used.
     """
