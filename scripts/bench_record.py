@@ -208,6 +208,13 @@ def request_costs() -> tuple[float, float]:
     return binding, direct
 
 
+def spread(got: list[float], ref: list[float]) -> str:
+    """The per-repetition ratios of ``got`` to ``ref``: their range and middle half."""
+    ratios = sorted(a / b for a, b in zip(got, ref, strict=True))
+    q1, _, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+    return f"x{ratios[0]:.2f}-x{ratios[-1]:.2f}, middle half x{q1:.2f}-x{q3:.2f}"
+
+
 def compile_package() -> None:
     """Compile tracebench's modules, as pip does when it installs a package.
 
@@ -229,7 +236,8 @@ def main() -> int:
     parser.add_argument("--only", default="find,loop,threads")
     parser.add_argument("--scale", type=int, default=1,
                         help="multiply the syscalls of loop and threads by this")
-    parser.add_argument("--verbose", action="store_true", help="print every time measured")
+    parser.add_argument("--verbose", action="store_true",
+                        help="print every time measured and the spread of the ratios")
     ns = parser.parse_args()
     binding, direct = request_costs()
     print(f"one ptrace request (PTRACE_GETEVENTMSG, stopped tracee): python-ptrace binding "
@@ -275,7 +283,8 @@ def main() -> int:
                   flush=True)
             if ns.verbose:
                 for tool, got in times.items():
-                    print(f"    {tool:12s} " + " ".join(f"{t:.2f}" for t in got))
+                    print(f"    {tool:12s} " + " ".join(f"{t:.2f}" for t in got)
+                          + f"  ratios {spread(got, ref)}")
     return 0
 
 
