@@ -39,6 +39,7 @@ import compileall
 import ctypes
 import json
 import os
+import py_compile
 import shutil
 import statistics
 import subprocess
@@ -222,11 +223,13 @@ def compile_package() -> None:
     first import instead, and never when PYTHONDONTWRITEBYTECODE is set: then
     every module changed since its last compile is compiled again in every
     run timed (40 ms of ``record -- /bin/true`` measured), which no installed
-    tracebench pays.
+    tracebench pays.  scripts/bootstrap.sh does the same, in the same mode,
+    but this script is run without it.
     """
     import tracebench
 
-    compileall.compile_dir(os.path.dirname(tracebench.__file__), quiet=1)
+    compileall.compile_dir(os.path.dirname(tracebench.__file__), quiet=1,
+                           invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
 
 
 def main() -> int:

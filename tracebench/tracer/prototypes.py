@@ -27,9 +27,10 @@ def _table() -> Any:
     which imports python-ptrace's whole argument decoder (socket, ctypes
     structures...): 8-10 ms against 1-2 ms for the table alone (timed in
     ``record``'s process, its other imports done), spent while the traced
-    program waits for its first new syscall to be counted.  The table is a plain module without
-    imports, so it is executed on its own (from python-ptrace's compiled
-    file); should that ever fail, the usual import is used.
+    program waits for its first new syscall to be counted.  The table is a
+    plain module without imports, so it is executed on its own (from
+    python-ptrace's compiled file); should that ever fail, the usual import
+    is used.
     """
     loaded = sys.modules.get("ptrace.syscall.prototypes")
     if loaded is not None:
