@@ -9,7 +9,9 @@ with the file, read in their sources:
 
 * ``archMap`` is flattened: Policy.arches is every architecture the profile
   names (a runtime picks the entry of its host and that entry's
-  sub-architectures).
+  sub-architectures).  An architecture libseccomp does not know here is kept;
+  it gets a warning in a flat ``architectures`` list only, which a runtime
+  takes whole.
 * ``errnoRet`` and ``defaultErrnoRet`` default to EPERM, also for
   SCMP_ACT_TRACE (runc ``getAction``); SCMP_ACT_KILL is kill_thread.
 * ``SCMP_CMP_MASKED_EQ`` takes the mask in ``value`` and the datum in
@@ -413,6 +415,10 @@ def _arches(f: Fields, top: Node, warnings: list[str]) -> tuple[str, ...]:
         raise f.error("the profile has both 'architectures' and 'archMap' "
                       "(Docker and Podman refuse that)", top.line_of("archMap"))
     pairs: list[tuple[str, int]] = list(flat or [])
+    # A runtime takes every name of a flat list (runc refuses one its libseccomp
+    # does not know), but only its own host's archMap entry: moby's default
+    # names SCMP_ARCH_LOONGARCH64, which an x86_64 host never looks at.
+    warn = bool(flat)
     for i, item in enumerate(amap or []):
         where = f"archMap[{i}]"
         entry = f.node(item, where, amap.line_of(i) if amap is not None else None)
@@ -421,11 +427,12 @@ def _arches(f: Fields, top: Node, warnings: list[str]) -> tuple[str, ...]:
         assert main is not None
         pairs.append((main, entry.line_of("architecture")))
         pairs.extend(f.strings(entry, "subArchitectures", where) or [])
-    return canonical_arches(f, pairs, warnings)
+    return canonical_arches(f, pairs, warnings if warn else None)
 
 
 def canonical_arches(f: Fields, pairs: list[tuple[str, int]],
-                      warnings: list[str]) -> tuple[str, ...]:
+                      warnings: list[str] | None) -> tuple[str, ...]:
+    """The Policy.arches of SCMP_ARCH_* names; a warning per unknown one if ``warnings``."""
     out: list[str] = []
     native = False
     for name, line in pairs:
@@ -435,7 +442,7 @@ def canonical_arches(f: Fields, pairs: list[tuple[str, int]],
         if arch is None:
             native = True
             continue
-        if not known_arch(arch):
+        if warnings is not None and not known_arch(arch):
             warnings.append(f"line {line}: architecture {name} is unknown to tracebench and "
                             "libseccomp here; kept, but no filter can target it")
         if arch not in out:
