@@ -117,6 +117,47 @@ def test_diff_undecided_without_arguments() -> None:
     assert not result.breaks
 
 
+ENOSYS_DETAIL = "ENOSYS: harmless if the caller falls back to an older call"
+
+
+def test_diff_marks_enosys_denials() -> None:
+    b = ProfileBuilder(Provenance("strace-summary"))
+    b.add("x86_64", "clone3", calls=1)
+    b.add("x86_64", "mount", calls=1)
+    used = {u.name: u for u in diff(b.build(), docker(), CTX).arches[0].used}
+    # Docker's clone3 rule (ENOSYS without CAP_SYS_ADMIN), decided by a rule.
+    assert used["clone3"].verdict == DENIED and used["clone3"].action == Action("errno", 38)
+    assert used["clone3"].rule_index is not None
+    assert used["clone3"].detail == ENOSYS_DETAIL
+    assert used["mount"].verdict == DENIED and used["mount"].detail == ""  # EPERM
+    with_admin = diff(b.build(), docker(), Context("x86_64", caps=frozenset({"CAP_SYS_ADMIN"})))
+    assert {u.name: u.verdict for u in with_admin.arches[0].used} == {"clone3": ALLOWED,
+                                                                      "mount": ALLOWED}
+
+
+# clone3(NULL, 0) is EINVAL from the kernel itself; then a thread is started.
+_CLONE3_THEN_THREAD = (
+    "import ctypes, threading\n"
+    "libc = ctypes.CDLL(None, use_errno=True)\n"
+    "print(libc.syscall(435, None, 0), ctypes.get_errno())\n"
+    "t = threading.Thread(target=print, args=('thread ran',))\n"
+    "t.start()\n"
+    "t.join()\n")
+
+
+def test_enosys_denial_is_fallen_back_from_for_real() -> None:
+    # What the detail claims, checked on the kernel: under Docker's default
+    # clone3 fails with ENOSYS, and glibc still starts the thread (with clone).
+    argv = [sys.executable, "-c", _CLONE3_THEN_THREAD]
+    free = subprocess.run(argv, capture_output=True, check=True)
+    assert free.stdout.decode().splitlines() == ["-1 22", "thread ran"]
+    flt = sandbox.compile(docker().for_machine("x86_64"), CTX)  # as Docker on this host
+    proc = sandbox.spawn(flt, argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert out.decode().splitlines() == ["-1 38", "thread ran"]
+
+
 def test_diff_and_emit_cli(tmp_path: Path) -> None:
     exported = tmp_path / "sample.json"
     exported.write_text(sample().to_json())

@@ -8,6 +8,7 @@ the argument values the run recorded; without them it stays undecided.
 
 from __future__ import annotations
 
+import errno
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +31,10 @@ _SOCKETCALL_NAMES = frozenset({
 })
 
 ALLOWED, DENIED, UNDECIDED, SOME_DENIED = "allowed", "denied", "undecided", "denied for some"
+# What a program sees from a call denied with ENOSYS: the answer of a kernel
+# that predates the call.  Docker denies clone3 so (without CAP_SYS_ADMIN)
+# because glibc then creates threads with clone, as it must on old kernels.
+_ENOSYS = Action("errno", errno.ENOSYS)
 
 
 @dataclass(frozen=True)
@@ -164,6 +169,9 @@ def diff(profile: Profile, policy: Policy, ctx: Context, *,
             if d.allowed is None:
                 verdict, d, detail = _judge_with_args(policy, ctx, profile, arch, str(name), d,
                                                        ignore_unknown)
+            if verdict in (DENIED, SOME_DENIED) and d.action == _ENOSYS:
+                detail = "; ".join(filter(None, (
+                    detail, "ENOSYS: harmless if the caller falls back to an older call")))
             line = policy.rules[d.rule_index].line if d.rule_index is not None else None
             used.append(UsedCall(arch, str(name), int(calls), verdict, d.action, d.rule_index,
                                  line, detail))
