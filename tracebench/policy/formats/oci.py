@@ -415,10 +415,6 @@ def _arches(f: Fields, top: Node, warnings: list[str]) -> tuple[str, ...]:
         raise f.error("the profile has both 'architectures' and 'archMap' "
                       "(Docker and Podman refuse that)", top.line_of("archMap"))
     pairs: list[tuple[str, int]] = list(flat or [])
-    # A runtime takes every name of a flat list (runc refuses one its libseccomp
-    # does not know), but only its own host's archMap entry: moby's default
-    # names SCMP_ARCH_LOONGARCH64, which an x86_64 host never looks at.
-    warn = bool(flat)
     for i, item in enumerate(amap or []):
         where = f"archMap[{i}]"
         entry = f.node(item, where, amap.line_of(i) if amap is not None else None)
@@ -427,7 +423,10 @@ def _arches(f: Fields, top: Node, warnings: list[str]) -> tuple[str, ...]:
         assert main is not None
         pairs.append((main, entry.line_of("architecture")))
         pairs.extend(f.strings(entry, "subArchitectures", where) or [])
-    return canonical_arches(f, pairs, warnings if warn else None)
+    # A runtime takes every name of a flat list (runc refuses one its libseccomp
+    # does not know), but only its own host's archMap entry: moby's default
+    # names SCMP_ARCH_LOONGARCH64, which an x86_64 host never looks at.
+    return canonical_arches(f, pairs, warnings if flat else None)
 
 
 def canonical_arches(f: Fields, pairs: list[tuple[str, int]],
