@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tracebench import parsers, sandbox, syscalls
+from tracebench import parsers, render, sandbox, syscalls
 from tracebench.cli import main
 from tracebench.diff import ALLOWED, DENIED, SOME_DENIED, UNDECIDED, diff
 from tracebench.emit import emit
@@ -133,6 +133,33 @@ def test_diff_marks_enosys_denials() -> None:
     with_admin = diff(b.build(), docker(), Context("x86_64", caps=frozenset({"CAP_SYS_ADMIN"})))
     assert {u.name: u.verdict for u in with_admin.arches[0].used} == {"clone3": ALLOWED,
                                                                       "mount": ALLOWED}
+
+
+DIFF_GOLDEN = Path(__file__).parent / "golden" / "diff"
+
+
+@pytest.mark.parametrize("fmt", render.DIFF_FORMATS)
+def test_diff_report_golden(tmp_path: Path, fmt: str) -> None:
+    # A real `strace -f` log of tests/programs/denied.c, diffed as a user would:
+    # mount and unshare denied, clone3 denied with ENOSYS (its own section),
+    # personality undecided (a log's arguments are not recorded).
+    r = CliRunner()
+    env = {"TRACEBENCH_STORE": str(tmp_path / "store")}
+    out = r.invoke(main, ["import", str(DIFF_GOLDEN / "denied.strace")], env=env)
+    assert out.exit_code == 0, out.output
+    out = r.invoke(main, ["diff", "docker-default", "--format", fmt], env=env)
+    assert out.exit_code == 1, out.output
+    assert out.stdout == (DIFF_GOLDEN / f"denied-docker-default.{fmt}").read_text()
+
+
+def test_diff_without_enosys_denials_says_nothing_of_enosys(tmp_path: Path) -> None:
+    r = CliRunner()
+    env = {"TRACEBENCH_STORE": str(tmp_path / "store")}
+    r.invoke(main, ["import", str(DIFF_GOLDEN / "denied.strace")], env=env)
+    # With CAP_SYS_ADMIN Docker allows clone3 and mount (and unshare): nothing breaks.
+    out = r.invoke(main, ["diff", "docker-default", "--cap-add", "SYS_ADMIN"], env=env)
+    assert "ENOSYS" not in out.stdout
+    assert "nothing the program used is denied" in out.stdout and out.exit_code == 0
 
 
 # clone3(NULL, 0) is EINVAL from the kernel itself; then a thread is started.

@@ -14,7 +14,7 @@ GOLDEN = Path(__file__).parent / "golden"
 
 
 def two_arch_profile(measured: tuple[str, ...] = ("calls", "errors", "seconds")) -> Profile:
-    # Numbers from a real `strace -f -c` run of /bin/ls (see tests/golden/README.md).
+    # Rendered into tests/golden/table-*.txt (see tests/golden/README.md).
     b = ProfileBuilder(Provenance("ptrace", ("ls",), started="2026-01-01T00:00:00+00:00",
                                   kernel="6.1.0", measured=measured))
     b.add("x86_64", "mmap", pid=100, exe="/bin/ls", calls=30, seconds=0.000503)

@@ -56,6 +56,11 @@ class UsedCall:
     rule_line: int | None
     detail: str = ""
 
+    @property
+    def enosys(self) -> bool:
+        """Denied with ENOSYS: breaks only a caller that does not fall back."""
+        return self.verdict in (DENIED, SOME_DENIED) and self.action == _ENOSYS
+
 
 @dataclass(frozen=True)
 class ArchDiff:

@@ -218,14 +218,22 @@ def diff_report(result: DiffResult, fmt: str) -> str:
         denied = [u for u in a.used if u.verdict in (DENIED, SOME_DENIED)]
         undecided = a.by_verdict(UNDECIDED)
         allowed = a.by_verdict(ALLOWED)
-        out.append(f"{h}{a.arch}: {len(a.used)} syscalls used, {len(denied)} denied, "
+        enosys = [u for u in denied if u.enosys]
+        of_which = f" ({len(enosys)} with ENOSYS)" if enosys else ""
+        out.append(f"{h}{a.arch}: {len(a.used)} syscalls used, {len(denied)} denied{of_which}, "
                    f"{len(undecided)} undecided, {len(allowed)} allowed; "
                    f"{len(a.unused_allowed)} allowed but never used\n")
-        if denied:
-            out.append("\nUsed but denied (the program would break):\n")
-            out.append(table([(u.name, u.calls, str(u.action), _rule_ref(u), u.detail)
-                              for u in denied],
-                             ["syscall", "calls", "action", "decided by", "detail"]))
+        for heading, rows in (
+                ("Used but denied (the program would break)",
+                 [u for u in denied if not u.enosys]),
+                # clone3 under Docker's default: glibc then makes threads with clone.
+                ("Used but denied with ENOSYS (breaks only a caller that does not fall "
+                 "back to an older call)", enosys)):
+            if rows:
+                out.append(f"\n{heading}:\n")
+                out.append(table([(u.name, u.calls, str(u.action), _rule_ref(u), u.detail)
+                                  for u in rows],
+                                 ["syscall", "calls", "action", "decided by", "detail"]))
         if undecided:
             out.append("\nUndecided (argument-conditioned rules, arguments not recorded):\n")
             out.append(table([(u.name, u.calls, str(u.action), _rule_ref(u), u.detail)
@@ -237,8 +245,12 @@ def diff_report(result: DiffResult, fmt: str) -> str:
         out.append("\n")
     for note in result.notes:
         out.append(f"note: {note}\n")
-    verdict = ("the program uses syscalls this policy denies" if result.breaks
-               else "nothing the program used is denied")
+    verdict = "nothing the program used is denied"
+    if result.breaks:
+        verdict = "the program uses syscalls this policy denies"
+        if all(u.enosys for a in result.arches for u in a.used
+               if u.verdict in (DENIED, SOME_DENIED)):
+            verdict += ", all with ENOSYS"
     out.append(f"{verdict} (policy {result.policy_name or 'given'}, default "
                f"{result.default_action})\n")
     return "".join(out)
