@@ -3,6 +3,7 @@
 
     .venv/bin/python scripts/bench_import.py            # ~1 GB
     .venv/bin/python scripts/bench_import.py --size 200 # ~200 MB
+    .venv/bin/python scripts/bench_import.py --size 50 --args  # import --args
 
 It traces a real program (this Python running threads, failing stat calls and
 a subprocess) with ``strace -f -tt -T``, repeats that real output with shifted
@@ -115,6 +116,8 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=None,
                     help="worker processes (default: one per core)")
     ap.add_argument("--keep", metavar="PATH", help="write the log here and keep it")
+    ap.add_argument("--args", action="store_true",
+                    help="read argument values too (import --args: every line exactly)")
     args = ap.parse_args()
     if shutil.which("strace") is None:
         print("strace is not installed", file=sys.stderr)
@@ -146,7 +149,7 @@ def main() -> int:
         wall0 = time.perf_counter()
         cpu0 = time.process_time()
         with path.open(encoding="utf-8") as fh:
-            result = read_logs([(str(path), fh)], workers=args.workers)
+            result = read_logs([(str(path), fh)], workers=args.workers, args=args.args)
         wall = time.perf_counter() - wall0
         cpu = time.process_time() - cpu0
         stop.touch()
@@ -160,6 +163,8 @@ def main() -> int:
               and int(got.unfinished.sum()) == copies * int(one.unfinished.sum()))
         from tracebench.parsers import linescan
         scanner = "the C line scanner" if linescan.wanted() else "the regex"
+        if args.args:
+            scanner = "--args: the exact reader"
         print(f"import ({scanner}): {wall:.2f} s wall = {size / 1e6 / wall:.1f} MB/s; "
               f"CPU {cpu:.2f} s here + {child.ru_utime + child.ru_stime:.2f} s in workers")
         print(f"peak RSS: {me:.0f} MB here, {kids:.0f} MB largest worker; peak PSS of "

@@ -9,6 +9,8 @@ Run at development time, never at run time (the readers only load the JSON):
         # firejail's own sysgroups[] table, read from its source
     python scripts/gen_formats_b_data.py constants
         # minijail-style named constants from this machine's C headers, via gcc
+    python scripts/gen_formats_b_data.py strace-constants
+        # the names strace prints for argument values, from the same headers and more
 
 Each file records where its facts came from (command, version, source).
 """
@@ -132,22 +134,42 @@ _HEADERS = """
 # minijail defines these itself when the headers lack them (gen_constants-inl.h).
 _SUPPLEMENT = {"MADV_FREE": 8, "MADV_GUARD_INSTALL": 102, "MADV_GUARD_REMOVE": 103}
 _DEFINE_RE = re.compile(r"^#define ([A-Z][A-Z0-9_]*)\s+[A-Za-z0-9_]")
+_ANY_DEFINE_RE = re.compile(r"^#define (_*[A-Z][A-Z0-9_]*)\s+\S")  # and __WALL
 
 
-def _constants(flags: list[str]) -> dict[str, int]:
+def _constants(flags: list[str], headers: str = _HEADERS,
+               skip: str = r"SIGRTMAX|SIGRTMIN|SIG_|NULL", enums: bool = False,
+               supplement: dict[str, int] | None = None) -> dict[str, int]:
+    """Every all-caps #define of ``headers`` (and with ``enums``, every all-caps
+    identifier of the preprocessed headers, which takes in enumerators such as
+    PER_LINUX) that gcc can evaluate as an integer, with its value."""
     with tempfile.TemporaryDirectory() as tmp:
         hdr = os.path.join(tmp, "h.c")
-        Path(hdr).write_text(_HEADERS, encoding="utf-8")
+        Path(hdr).write_text(headers, encoding="utf-8")
         macros = subprocess.run(["gcc", *flags, "-dM", "-E", hdr], check=True,
                                 capture_output=True, text=True).stdout
-        names = sorted({m.group(1) for line in macros.splitlines()
-                        if (m := _DEFINE_RE.match(line))
-                        and not re.search(r"SIGRTMAX|SIGRTMIN|SIG_|NULL", m.group(1))})
+        # minijail's gen_constants.sh takes the defines whose value starts with
+        # a letter, digit or '_'; the strace set takes any (AT_FDCWD is -100,
+        # FUTEX_WAIT_PRIVATE is (FUTEX_WAIT | FUTEX_PRIVATE_FLAG)).
+        define = _ANY_DEFINE_RE if enums else _DEFINE_RE
+        found = {m.group(1) for line in macros.splitlines() if (m := define.match(line))}
+        if enums:
+            code = subprocess.run(["gcc", *flags, "-E", hdr], check=True,
+                                  capture_output=True, text=True).stdout
+            found |= set(re.findall(r"\b(_*[A-Z][A-Z0-9_]+)\b", code))
+        if enums:  # not the compiler's own (__DBL_DIG__...)
+            own = subprocess.run(["gcc", *flags, "-dM", "-E", "-"], input="", check=True,
+                                 capture_output=True, text=True).stdout
+            found -= {m.group(1) for line in own.splitlines() if (m := define.match(line))}
+        names = sorted(n for n in found if not re.search(skip, n))
         while True:
-            body = "\n".join(f'  printf("%s %lu\\n", "{n}", (unsigned long)({n}));'
-                             for n in names)
+            # The strace set keeps integers only: a string (FS_KEY_DESC_PREFIX)
+            # or a pointer (SIG_DFL) cast to unsigned long would be an address.
+            only = "if (__builtin_classify_type({n}) <= 4) " if enums else ""
+            body = "\n".join(f'  {only.format(n=n)}printf("%s %lu\\n", "{n}", '
+                             f'(unsigned long)({n}));' for n in names)
             prog = os.path.join(tmp, "p.c")
-            Path(prog).write_text(_HEADERS + "#include <stdio.h>\nint main(void) {\n" + body
+            Path(prog).write_text(headers + "#include <stdio.h>\nint main(void) {\n" + body
                                   + "\n  return 0;\n}\n", encoding="utf-8")
             exe = os.path.join(tmp, "p")
             res = subprocess.run(["gcc", *flags, "-w", "-o", exe, prog], capture_output=True,
@@ -158,7 +180,7 @@ def _constants(flags: list[str]) -> dict[str, int]:
             lines = Path(prog).read_text(encoding="utf-8").splitlines()
             for m in re.finditer(r"p\.c:(\d+):\d+: error", res.stderr):
                 src = lines[int(m.group(1)) - 1]
-                found = re.search(r'"([A-Z][A-Z0-9_]*)"', src)
+                found = re.search(r'"(_*[A-Z][A-Z0-9_]*)"', src)
                 if found:
                     bad.add(found.group(1))
             if not bad:
@@ -166,7 +188,7 @@ def _constants(flags: list[str]) -> dict[str, int]:
             names = [n for n in names if n not in bad]
         out = subprocess.run([exe], check=True, capture_output=True, text=True).stdout
     values = {n: int(v) for n, v in (line.split() for line in out.splitlines())}
-    for name, value in _SUPPLEMENT.items():
+    for name, value in (_SUPPLEMENT if supplement is None else supplement).items():
         values.setdefault(name, value)
     return values
 
@@ -190,6 +212,87 @@ def gen_constants() -> None:
     })
 
 
+# strace prints an argument by the names of the kernel's and libc's headers
+# (its xlat tables): minijail's headers and those of the other calls whose
+# arguments seccomp policies condition on (socket domains and protocols,
+# personality, futex operations, wait idtypes, seek whences...).
+_STRACE_HEADERS = _HEADERS.replace("#include <stddef.h>\n", "") + """
+#include <linux/close_range.h>
+#include <linux/falloc.h>
+#include <linux/futex.h>
+#include <linux/membarrier.h>
+#include <linux/netlink.h>
+#include <linux/seccomp.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sched.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sys/inotify.h>
+#include <sys/ipc.h>
+#include <sys/msg.h>
+#include <sys/personality.h>
+#include <sys/ptrace.h>
+#include <sys/random.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
+#include <sys/signalfd.h>
+#include <sys/time.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+"""
+
+
+# The kernel's own headers: where glibc gives a name another value, strace
+# (whose tables hold the kernel's values) means the kernel's.  On x86-64 that
+# is O_LARGEFILE: 0 in glibc, 0100000 to the kernel, which strace prints for
+# a call that sets the bit.
+_STRACE_KERNEL_HEADERS = """
+#include <asm/signal.h>
+#include <linux/eventpoll.h>
+#include <linux/fcntl.h>
+#include <linux/fs.h>
+#include <linux/futex.h>
+#include <linux/in.h>
+#include <linux/mman.h>
+#include <linux/personality.h>
+#include <linux/prctl.h>
+#include <linux/random.h>
+#include <linux/resource.h>
+#include <linux/sched.h>
+#include <linux/stat.h>
+#include <linux/wait.h>
+"""
+
+
+def gen_strace_constants() -> None:
+    libc = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "libc6-dev"],
+                          capture_output=True, text=True, check=True).stdout
+    kernel = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "linux-libc-dev"],
+                            capture_output=True, text=True, check=True).stdout
+    _write("strace-constants.json", {
+        "_about": ("The values of the names strace prints for syscall arguments (AF_INET, "
+                   "CLONE_VM, PER_LINUX, SOCK_CLOEXEC, SIGCHLD...), to read an strace log's "
+                   "argument values (`tracebench import --args`): every all-caps #define "
+                   "and enumerator of the headers listed in scripts/gen_formats_b_data.py "
+                   "(_STRACE_HEADERS) that gcc evaluates as an integer, cast to unsigned "
+                   "long, on this machine, the kernel's own headers' value first "
+                   "(_STRACE_KERNEL_HEADERS: O_LARGEFILE). Generated by "
+                   "scripts/gen_formats_b_data.py strace-constants."),
+        "headers": f"libc6-dev {libc}, linux-libc-dev {kernel}",
+        # Native x86_64 headers only; the log reader uses them for x86_64 calls only.
+        "x86_64": dict(sorted({
+            **_constants(["-m64"], _STRACE_HEADERS, skip=r"^SIGRTM|^NULL$", enums=True,
+                         supplement={}),
+            **_constants(["-m64"], _STRACE_KERNEL_HEADERS, skip=r"^SIGRTM|^NULL$", enums=True,
+                         supplement={})}.items())),
+    })
+
+
 def main(argv: list[str]) -> None:
     if argv[:1] == ["systemd"]:
         gen_systemd()
@@ -197,6 +300,8 @@ def main(argv: list[str]) -> None:
         gen_firejail(argv[1], argv[2], argv[3])
     elif argv[:1] == ["constants"]:
         gen_constants()
+    elif argv[:1] == ["strace-constants"]:
+        gen_strace_constants()
     else:
         raise SystemExit(__doc__)
 

@@ -152,6 +152,18 @@ def test_diff_report_golden(tmp_path: Path, fmt: str) -> None:
     assert out.stdout == (DIFF_GOLDEN / f"denied-docker-default.{fmt}").read_text()
 
 
+def test_diff_report_golden_with_args(tmp_path: Path) -> None:
+    # The same log imported with --args: personality is judged from its
+    # arguments (0xffffffff and PER_LINUX, both allowed).
+    r = CliRunner()
+    env = {"TRACEBENCH_STORE": str(tmp_path / "store")}
+    out = r.invoke(main, ["import", "--args", str(DIFF_GOLDEN / "denied.strace")], env=env)
+    assert out.exit_code == 0, out.output
+    out = r.invoke(main, ["diff", "docker-default"], env=env)
+    assert out.exit_code == 1, out.output
+    assert out.stdout == (DIFF_GOLDEN / "denied-args-docker-default.table").read_text()
+
+
 def test_diff_without_enosys_denials_says_nothing_of_enosys(tmp_path: Path) -> None:
     r = CliRunner()
     env = {"TRACEBENCH_STORE": str(tmp_path / "store")}

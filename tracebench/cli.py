@@ -281,10 +281,14 @@ def _importer_names() -> list[str]:
 @click.option("--lenient", is_flag=True,
               help="Skip malformed lines (and say how many) instead of failing.")
 @click.option("--label", help="Label of the stored run (default: the first file's name).")
+@click.option("--args", "read_args", is_flag=True,
+              help="Also keep the argument values an strace -f log prints (x86_64 calls), "
+                   "so diff can judge argument-conditioned rules; reads every line exactly "
+                   "(slower).")
 @click.pass_context
 @reports_errors
 def import_(ctx: click.Context, files: tuple[str, ...], fmt: str | None, lenient: bool,
-            label: str | None) -> None:
+            label: str | None, read_args: bool) -> None:
     """Import strace -c tables, strace -f/-ff logs or audit records as one run.
 
     Several FILES form one run (the -ff files PREFIX.PID of one strace run).
@@ -302,7 +306,7 @@ def import_(ctx: click.Context, files: tuple[str, ...], fmt: str | None, lenient
             importer = parsers.detect(head, sources[0][0])
         else:
             importer = parsers.IMPORTERS[fmt]
-        result = importer.parse(sources, lenient=lenient)
+        result = importer.parse(sources, lenient=lenient, args=read_args)
     name = label or os.path.basename(files[0] if files[0] != "-" else "stdin")
     info = _store(ctx).add(result.profile, name)
     if result.skipped:

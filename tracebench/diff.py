@@ -97,9 +97,13 @@ def _values(profile: Profile, arch: str, name: str, argnos: Sequence[int]
     for n in argnos:
         seen = profile.arg_values(arch, name, n)
         if seen is None:
-            return f"needs argument {n}, which was not recorded"
+            hint = (" (import the log with --args)"
+                    if profile.provenance.source == "strace-log" and not profile.args else "")
+            return f"needs argument {n}, which was not recorded{hint}"
         if not seen.complete:
-            return f"argument {n} took more values than were kept"
+            # More distinct values than a profile keeps, or calls whose value
+            # was not seen (a log's "AT_FDCWD", a call cut short).
+            return f"not every value of argument {n} was recorded"
         sets.append(sorted(seen.values))
     total = 1
     for s in sets:

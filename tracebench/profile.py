@@ -336,6 +336,15 @@ class ProfileBuilder:
                 continue
             seen.add(value)
 
+    def add_arg_values(self, arch: str, syscall: str, argno: int, values: Iterable[int],
+                       complete: bool = True) -> None:
+        """Record values seen for one argument; ``complete=False``: some calls' are missing."""
+        lead: list[int | None] = [None] * argno
+        for v in values:
+            self.add_args(arch, syscall, [*lead, v])
+        if not complete:
+            self.mark_args_incomplete(arch, syscall, argno)
+
     def mark_args_incomplete(self, arch: str, syscall: str, argno: int) -> None:
         """Say that some calls' value of this argument were not recorded."""
         self._incomplete.add((arch, syscall, argno))

@@ -21,6 +21,7 @@ PROGRAMS = {
     "sleeper": ["-O1", "-pthread"],
     "endings": ["-O1", "-pthread"],
     "args": ["-O1"],
+    "argforms": ["-O1", "-static"],
     "int80": ["-O1", "-no-pie", "-static"],
     "m32": ["-m32", "-static", "-nostdlib", "-O1"],
 }

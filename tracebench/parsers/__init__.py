@@ -21,37 +21,50 @@ __all__ = ["IMPORTERS", "ImportResult", "Importer", "detect"]
 
 class ParseFunction(Protocol):
     def __call__(self, sources: Sequence[tuple[str, IO[str]]], *, lenient: bool = False,
-                 command: Sequence[str] = ()) -> ImportResult: ...
+                 command: Sequence[str] = (), args: bool = False) -> ImportResult: ...
 
 
 @dataclass(frozen=True)
 class Importer:
-    """One input format: how to recognise it and how to read it."""
+    """One input format: how to recognise it and how to read it.
+
+    ``reads_args``: whether the format holds argument values (``args=True``).
+    """
 
     name: str
     description: str
     sniff: Callable[[str], bool]
     parse: ParseFunction
+    reads_args: bool = False
+
+
+def _no_args(kind: str, sources: Sequence[tuple[str, IO[str]]]) -> None:
+    raise ParseError(f"{kind} hold no argument values (only strace -f logs do)",
+                     path=sources[0][0] if sources else None)
 
 
 def _summary(sources: Sequence[tuple[str, IO[str]]], *, lenient: bool = False,
-             command: Sequence[str] = ()) -> ImportResult:
+             command: Sequence[str] = (), args: bool = False) -> ImportResult:
     from tracebench.parsers import strace_summary
 
+    if args:
+        _no_args("strace -c tables", sources)
     return strace_summary.parse(sources, lenient=lenient, command=command)
 
 
 def _log(sources: Sequence[tuple[str, IO[str]]], *, lenient: bool = False,
-         command: Sequence[str] = ()) -> ImportResult:
+         command: Sequence[str] = (), args: bool = False) -> ImportResult:
     from tracebench.parsers import strace_log
 
-    return strace_log.parse(sources, lenient=lenient, command=command)
+    return strace_log.parse(sources, lenient=lenient, command=command, args=args)
 
 
 def _audit(sources: Sequence[tuple[str, IO[str]]], *, lenient: bool = False,
-           command: Sequence[str] = ()) -> ImportResult:
+           command: Sequence[str] = (), args: bool = False) -> ImportResult:
     from tracebench.parsers import audit
 
+    if args:
+        _no_args("seccomp audit records", sources)
     return audit.parse(sources, lenient=lenient, command=command)
 
 
@@ -71,7 +84,7 @@ IMPORTERS: dict[str, Importer] = {
         Importer("strace-summary", "strace -c / -w -c / -S / -U summary tables "
                  "(one per personality)", _sniffer("strace-summary"), _summary),
         Importer("strace-log", "strace -f / -ff trace logs, terminal captures, "
-                 "-C logs (trace then table)", _sniffer("strace-log"), _log),
+                 "-C logs (trace then table)", _sniffer("strace-log"), _log, reads_args=True),
         Importer("audit", "kernel seccomp audit records (type=1326 / type=SECCOMP) "
                  "from dmesg, syslog or audit.log", _sniffer("audit"), _audit),
     )

@@ -67,8 +67,9 @@ from __future__ import annotations
 import gc
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import IO
+from typing import IO, Any
 
+from tracebench.parsers import strace_args
 from tracebench.parsers.result import ImportResult, LineIssues, provenance
 from tracebench.parsers.strace_lines import (
     BAD,
@@ -101,7 +102,7 @@ from tracebench.parsers.strace_summary import (
     measured_by,
 )
 from tracebench.parsers.streams import chunks
-from tracebench.profile import UNKNOWN_PID, ProfileBuilder, Provenance
+from tracebench.profile import ARG_VALUES_CAP, UNKNOWN_PID, ProfileBuilder, Provenance
 
 _PID_SUFFIX = re.compile(r"\.(\d+)\Z")
 
@@ -131,7 +132,7 @@ class _Cell:
 
 
 class _Epoch:
-    __slots__ = ("arch", "counts", "exe")
+    __slots__ = ("arch", "args", "counts", "exe")
 
     def __init__(self, exe: _Cell, arch: _Cell) -> None:
         self.exe = exe
@@ -139,6 +140,8 @@ class _Epoch:
         # name -> [calls, errors, ns, unfinished, entries printed as
         # "<unfinished ...>", "<... resumed>" lines]
         self.counts: dict[str, list[int]] = {}
+        # With --args: name -> argno -> [distinct values, all of them known]
+        self.args: dict[str, dict[int, list[Any]]] = {}
 
 
 class _Life:
@@ -160,8 +163,11 @@ class _Life:
 class LogReader:
     """The state machine over the lines of one or more strace logs."""
 
-    def __init__(self, issues: LineIssues) -> None:
+    def __init__(self, issues: LineIssues, read_args: bool = False) -> None:
         self.issues = issues
+        self.read_args = read_args
+        # pid -> (name, arguments printed) of its call "<unfinished ...>" (--args)
+        self._starts: dict[int, tuple[str, str]] = {}
         self.path = ""
         self.default_pid = UNKNOWN_PID
         self.lives: list[_Life] = []
@@ -180,6 +186,8 @@ class LogReader:
 
     def end(self) -> None:
         """End of one source: a call line still cut is malformed; a table must be whole."""
+        for pid in list(self._starts):
+            self._end_start(pid)
         if self._partial is not None:
             _pid, _body, lineno = self._partial
             self._partial = None
@@ -211,6 +219,31 @@ class LogReader:
         else:
             for k, v in enumerate(values):
                 acc[k] += v
+
+    def _args(self, pid: int, name: str, text: str | None) -> None:
+        """Keep the value arguments of one call (``text`` None: not seen)."""
+        values = strace_args.call_values(name, text)
+        if values is None:
+            return
+        per_arg = self._life(pid).now.args.setdefault(name, {})
+        for argno, v in values.items():
+            slot = per_arg.get(argno)
+            if slot is None:
+                slot = per_arg[argno] = [set(), True]
+            if v is None:
+                slot[1] = False
+            elif v not in slot[0]:
+                if len(slot[0]) < ARG_VALUES_CAP:
+                    slot[0].add(v)
+                else:
+                    slot[1] = False
+
+    def _end_start(self, pid: int) -> None:
+        # A call never resumed (the process ended inside it, the log was cut):
+        # its entry arguments were printed before "<unfinished ...>".
+        start = self._starts.pop(pid, None)
+        if start is not None:
+            self._args(pid, start[0], start[1])
 
     def segment(self, folded: Mapping[tuple[int | None, str], Sequence[int]]) -> None:
         """Add the counts of lines that change no state.
@@ -299,6 +332,8 @@ class LogReader:
 
     def _event(self, pid: int, b: Body, lineno: int) -> None:
         kind = b.kind
+        if self.read_args:
+            self._event_args(pid, b)
         if kind == DONE:
             resumes = int(b.resumed)
             if not b.counted:
@@ -340,6 +375,29 @@ class LogReader:
             else:
                 self._set_arch(b.number, arch)
         # SIGNAL lines count nothing.
+
+    def _event_args(self, pid: int, b: Body) -> None:
+        kind = b.kind
+        if kind in (DONE, DETACHED):
+            text: str | None = b.args if kind == DONE else None
+            if b.resumed:
+                start = self._starts.pop(pid, None)
+                # "rt_sigprocmask(SIG_SETMASK, [],  <unfinished ...>" and
+                # "<... rt_sigprocmask resumed>NULL, 8) = 0" make one list.
+                text = start[1] + b.args if start is not None and start[0] == b.name else None
+            self._args(pid, b.name, text)
+        elif kind == START:
+            self._end_start(pid)
+            self._starts[pid] = (b.name, b.args)
+        elif kind == EXIT:
+            self._end_start(pid)
+        elif kind == SUPERSEDED:
+            # The thread's execve resumes on the leader's pid; the leader's own
+            # call never will.
+            self._end_start(pid)
+            moved = self._starts.pop(b.number, None)
+            if moved is not None:
+                self._starts[pid] = moved
 
     def _other(self, lineno: int, text: str) -> None:
         if not text.strip() or is_strace_output(text):
@@ -433,6 +491,10 @@ class LogReader:
                     (name, c[0], c[1], c[2] / 1e9 if seconds else 0.0, u)
                     for name, c in ep.counts.items()
                     for u in (_unfinished(c),) if c[0] or u))
+                if arch in strace_args.ARCHES:
+                    for name, per_arg in ep.args.items():
+                        for argno, (values, complete) in per_arg.items():
+                            builder.add_arg_values(arch, name, argno, values, complete)
 
     def _add_with_table(self, builder: ProfileBuilder, sections: Sequence[Section]) -> list[str]:
         table: dict[tuple[str, str], list[float]] = {}
@@ -457,6 +519,11 @@ class LogReader:
                 differ.append(f"{key[0]} {key[1]}: trace {lg[0]} calls/{lg[1]} errors, "
                               f"table {int(t[0])}/{int(t[1])}")
         if differ or not log:
+            if self.read_args:
+                notes = ["--args: argument values not kept (the trace lines are not the "
+                         "whole run)"]
+            else:
+                notes = []
             for (arch, name), (c, e, sec) in table.items():
                 builder.add(arch, name, pid=UNKNOWN_PID, exe="", calls=int(c), errors=int(e),
                             seconds=sec)
@@ -465,8 +532,8 @@ class LogReader:
                     builder.add(arch, name, pid=UNKNOWN_PID, exe="", calls=0,
                                 unfinished=v[3])
             if not log:
-                return ["no trace lines, only a summary table"]
-            return [f"strace -C: the trace lines and the summary table differ on "
+                return [*notes, "no trace lines, only a summary table"]
+            return [*notes, f"strace -C: the trace lines and the summary table differ on "
                     f"{len(differ)} syscall(s), the table is used: " + "; ".join(differ[:5])]
         self._add_lives(builder, seconds=False)
         if "seconds" in have:
@@ -520,13 +587,15 @@ def _ordered(sources: Sequence[tuple[str, IO[str]]]) -> list[tuple[str, IO[str]]
 
 
 def read_logs(sources: Sequence[tuple[str, IO[str]]], *, lenient: bool = False,
-              command: Sequence[str] = (), fast: bool = True, workers: int | None = None,
-              chunk_chars: int | None = None, leader: str | None = None) -> ImportResult:
-    """``parse`` with its speed knobs: ``fast=False`` reads every line exactly;
-    ``workers``, ``chunk_chars`` and ``leader`` (strace_fastpath.LEADERS) tune the
-    fast path."""
+              command: Sequence[str] = (), args: bool = False, fast: bool = True,
+              workers: int | None = None, chunk_chars: int | None = None,
+              leader: str | None = None) -> ImportResult:
+    """``parse`` with its speed knobs: ``fast=False`` reads every line exactly (as
+    ``args`` does: the fast path does not look at arguments); ``workers``,
+    ``chunk_chars`` and ``leader`` (strace_fastpath.LEADERS) tune the fast path."""
     issues = LineIssues(lenient)
-    reader = LogReader(issues)
+    reader = LogReader(issues, read_args=args)
+    fast = fast and not args
     ordered = _ordered(sources)
     # The reader's counters hold no reference cycles, and a big log makes
     # millions of them: the cyclic collector would walk them all again and
@@ -564,6 +633,7 @@ def _read_all(reader: LogReader, ordered: Sequence[tuple[str, IO[str]]], fast: b
 
 
 def parse(sources: Sequence[tuple[str, IO[str]]], *, lenient: bool = False,
-          command: Sequence[str] = ()) -> ImportResult:
-    """Read strace -f / -ff / -C logs ``(path, text stream)`` into one Profile."""
-    return read_logs(sources, lenient=lenient, command=command)
+          command: Sequence[str] = (), args: bool = False) -> ImportResult:
+    """Read strace -f / -ff / -C logs ``(path, text stream)`` into one Profile;
+    with ``args``, the value arguments' values too (``strace_args``)."""
+    return read_logs(sources, lenient=lenient, command=command, args=args)
