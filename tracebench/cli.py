@@ -353,11 +353,11 @@ def _load_policy(ref: str, fmt: str | None) -> Any:
 
 
 def _context(arch: str | None, cap_add: Sequence[str], cap_drop: Sequence[str],
-             kernel: str | None) -> Any:
+             kernel: str | None, runtime: str | None = None) -> Any:
     from tracebench import policy, syscalls
 
     return policy.context(arch=syscalls.arch_of(arch) if arch else syscalls.native_arch(),
-                          cap_add=cap_add, cap_drop=cap_drop, kernel=kernel)
+                          cap_add=cap_add, cap_drop=cap_drop, kernel=kernel, runtime=runtime)
 
 
 def policy_options(func: F) -> F:
@@ -388,12 +388,16 @@ def policy_options(func: F) -> F:
 @click.argument("profiles", nargs=-1)
 @click.option("--format", "fmt", type=click.Choice(("table", "json", "markdown")),
               default="table", show_default=True)
+@click.option("--runtime", metavar="RUNTIME",
+              help="The container runtime that loads the policy, where it adds to the "
+                   "filter: runc (ENOSYS above the highest syscall number the policy names).")
 @policy_options
 @click.pass_context
 @reports_errors
 def diff_(ctx: click.Context, policy: str, profiles: tuple[str, ...], fmt: str,
-          policy_format: str | None, runtime_arch: str | None, cap_add: tuple[str, ...],
-          cap_drop: tuple[str, ...], kernel: str | None, ignore_unknown: bool) -> None:
+          runtime: str | None, policy_format: str | None, runtime_arch: str | None,
+          cap_add: tuple[str, ...], cap_drop: tuple[str, ...], kernel: str | None,
+          ignore_unknown: bool) -> None:
     """Compare runs (default: the latest) with POLICY (a file or a shipped name).
 
     Exit status 0 when nothing used is denied, 1 when something is, 2 on error.
@@ -405,7 +409,7 @@ def diff_(ctx: click.Context, policy: str, profiles: tuple[str, ...], fmt: str,
     pol = _load_policy(policy, policy_format)
     runs = _load_profiles(ctx, profiles)
     prof = runs[0] if len(runs) == 1 else merge(runs)
-    result = diff(prof, pol, _context(runtime_arch, cap_add, cap_drop, kernel),
+    result = diff(prof, pol, _context(runtime_arch, cap_add, cap_drop, kernel, runtime),
                   ignore_unknown=ignore_unknown)
     for w in pol.warnings:
         click.echo(f"tracebench: warning: {w}", err=True)

@@ -44,7 +44,8 @@ class UsedCall:
     ``verdict``: allowed, denied, "denied for some" (some recorded argument
     values are denied), or undecided (the arguments matter and were not
     recorded).  ``action`` is the most restrictive action it can get;
-    ``rule_index`` the rule that gives it (None: the default action).
+    ``rule_index`` the rule that gives it (None: the default action, or with
+    ``stub`` runc's ENOSYS stub, which lets numbers up to ``stub`` by).
     """
 
     arch: str
@@ -55,6 +56,7 @@ class UsedCall:
     rule_index: int | None
     rule_line: int | None
     detail: str = ""
+    stub: int | None = None
 
     @property
     def enosys(self) -> bool:
@@ -178,12 +180,14 @@ def diff(profile: Profile, policy: Policy, ctx: Context, *,
             if d.allowed is None:
                 verdict, d, detail = _judge_with_args(policy, ctx, profile, arch, str(name), d,
                                                        ignore_unknown)
+            if d.stub is not None:
+                detail = f"number above {d.stub}, the highest the policy names on {arch}"
             if verdict in (DENIED, SOME_DENIED) and d.action == _ENOSYS:
                 detail = "; ".join(filter(None, (
                     detail, "ENOSYS: harmless if the caller falls back to an older call")))
             line = policy.rules[d.rule_index].line if d.rule_index is not None else None
             used.append(UsedCall(arch, str(name), int(calls), verdict, d.action, d.rule_index,
-                                 line, detail))
+                                 line, detail, d.stub))
         names_used = {u.name for u in used}
         unused = []
         for name in sorted(_candidates(policy, arch) - names_used):

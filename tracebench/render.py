@@ -175,6 +175,8 @@ DIFF_FORMATS = ("table", "json", "markdown")
 
 
 def _rule_ref(u: Any) -> str:
+    if u.stub is not None:
+        return "runc's ENOSYS stub"
     if u.rule_index is None:
         return "default action"
     return f"rule {u.rule_index + 1}" + (f" (line {u.rule_line})" if u.rule_line else "")
@@ -195,7 +197,8 @@ def diff_records(result: DiffResult) -> dict[str, Any]:
                     {"syscall": u.name, "calls": u.calls, "verdict": u.verdict,
                      "action": str(u.action),
                      "rule": None if u.rule_index is None else u.rule_index + 1,
-                     "line": u.rule_line, "detail": u.detail}
+                     "line": u.rule_line, "runc_stub": u.stub is not None,
+                     "detail": u.detail}
                     for u in a.used
                 ],
                 "unused_allowed": list(a.unused_allowed),

@@ -22,6 +22,7 @@ PROGRAMS = {
     "endings": ["-O1", "-pthread"],
     "args": ["-O1"],
     "argforms": ["-O1", "-static"],
+    "errnos": ["-O1", "-static"],
     "int80": ["-O1", "-no-pie", "-static"],
     "m32": ["-m32", "-static", "-nostdlib", "-O1"],
 }

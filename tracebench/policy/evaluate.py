@@ -27,10 +27,21 @@ distinct action per rule (``sandbox.compile_tagged``) names the rule, if the
 rule it names has the action the real filter returned.  The tagged build is
 never used to decide: distinct actions change the tree (two rules with equal
 actions that libseccomp would merge, or refuse with EEXIST once they differ).
+
+With ``Context.runtime == "runc"`` the evaluator adds what runc puts in
+front of that filter (libcontainer/seccomp/patchbpf/enosys_linux.go): unless
+the default action lets calls run (allow, log, trace), a call whose number is
+above the highest number any rule names on its architecture gets ENOSYS, as
+from a kernel that predates it, so that libc falls back to an older call.
+runc does this for the profile's architectures and, since 1.1.15, the
+native one (before that a profile without ``architectures`` got no stub).
+The highest number is the highest this libseccomp knows a name for; a runc
+built with an older libseccomp, which knows fewer names, may set it lower.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,6 +57,9 @@ _64BIT = 0x80000000  # __AUDIT_ARCH_64BIT
 # libseccomp compares only the low 32 bits of arguments on these (ARCH_SIZE_32).
 _CMP32_64BIT_ABIS = frozenset({"x32", "mips64n32", "mipsel64n32"})
 _KIND_BY_RET = {v: k for k, v in RET_VALUES.items()}
+_ENOSYS = Action("errno", errno.ENOSYS)
+# runc's isAllowAction: under these defaults it adds no stub.
+_PERMISSIVE_KINDS = frozenset({"allow", "log", "trace"})
 
 
 @dataclass(frozen=True)
@@ -79,6 +93,7 @@ class Decision:
     undecided: bool = False
     outcomes: tuple[Outcome, ...] = ()
     bad_arch: bool = False
+    stub: int | None = None  # runc's ENOSYS stub answered: the highest number it lets by
 
     @property
     def actions(self) -> frozenset[Action]:
@@ -141,6 +156,19 @@ class _Judge:
         self._open: dict[tuple[str, int], list[bpf.Outcome]] = {}
         self._nrs: dict[str, list[tuple[int, frozenset[int]]]] = {}
         self._tagged: tuple[bpf.Program, dict[int, int]] | None = None
+        self.stub = self._runc_stub() if ctx.runtime == "runc" else {}
+
+    def _runc_stub(self) -> dict[str, int]:
+        """Architecture -> the highest syscall number runc's ENOSYS stub lets by."""
+        if self.default.kind in _PERMISSIVE_KINDS:
+            return {}
+        out = {}
+        for arch in {*self.arches, self.ctx.arch}:
+            nrs = [syscalls.number(arch, n) for _, r in self.rules for n in r.names]
+            highest = max((n for n in nrs if n is not None), default=0)
+            if highest:  # runc: "could not find any syscalls for arch", no stub
+                out[arch] = highest
+        return out
 
     def fixed_words(self, arch: str, nr: int) -> dict[int, int]:
         from tracebench.sandbox import bpf_arch_token
@@ -219,6 +247,10 @@ def evaluate(policy: Policy, ctx: Context, arch: str, syscall_name: str,
     if nr is None:
         raise PolicyError(f"{syscall_name!r} is not a syscall on {arch}")
     judge = _judge(policy, ctx, ignore_unknown)
+    highest = judge.stub.get(arch)
+    if highest is not None and nr > highest:
+        return Decision(_ENOSYS, None, outcomes=(Outcome(_ENOSYS, None, (0,) * 6),),
+                        stub=highest)
     width = _U32 if _regs32(arch) else _M64
     given = [None if a is None else a & width for a in (args or ())]
     fixed = judge.fixed_words(arch, nr)

@@ -148,13 +148,23 @@ DOCKER_DEFAULT_CAPS = frozenset({
 })
 
 
+# Container runtimes whose own additions to the filter the evaluator models.
+RUNTIMES = ("runc",)
+
+
 @dataclass(frozen=True)
 class Context:
-    """What a gated policy is judged against: runtime arch, capabilities, kernel."""
+    """What a gated policy is judged against: runtime arch, capabilities, kernel.
+
+    ``runtime``: the container runtime that loads the policy, when what it
+    adds to the filter matters ("runc": its ENOSYS stub, see
+    tracebench.policy.evaluate); None: the libseccomp filter alone.
+    """
 
     arch: str
     caps: frozenset[str] = DOCKER_DEFAULT_CAPS
     kernel: tuple[int, int] = (6, 1)
+    runtime: str | None = None
 
     def opens(self, gate: Gate) -> bool:
         if gate.caps and not gate.caps <= self.caps:
@@ -265,7 +275,7 @@ def _kernel(text: str) -> tuple[int, int]:
 
 
 def context(arch: str, cap_add: Iterable[str] = (), cap_drop: Iterable[str] = (),
-            kernel: str | None = None) -> Context:
+            kernel: str | None = None, runtime: str | None = None) -> Context:
     """A Context as ``docker run --cap-add/--cap-drop`` on a given kernel would give."""
     import platform
 
@@ -274,4 +284,6 @@ def context(arch: str, cap_add: Iterable[str] = (), cap_drop: Iterable[str] = ()
         caps = set() if c == "ALL" else caps - {c}
     for c in map(_cap, cap_add):
         caps = set(ALL_CAPS) if c == "ALL" else caps | {c}
-    return Context(arch, frozenset(caps), _kernel(kernel or platform.release()))
+    if runtime is not None and runtime not in RUNTIMES:
+        raise PolicyError(f"unknown runtime {runtime!r} (known: {', '.join(RUNTIMES)})")
+    return Context(arch, frozenset(caps), _kernel(kernel or platform.release()), runtime)

@@ -1,0 +1,149 @@
+"""The evaluator's model of runc (``Context.runtime == "runc"``), held to runc itself.
+
+A static program (tests/programs/errnos.c) runs as a runc container whose
+seccomp profile is one tracebench wrote, as Docker hands a profile to runc
+(the host's architectures as a flat list, capability gates already applied).
+For each syscall number it makes, the errno it sees must be what
+``evaluate`` says with runc's ENOSYS stub modelled; without the stub the
+evaluator is wrong for some of them, which shows the test can tell.
+runc comes from Debian (scripts/bootstrap.sh installs it) and links the same
+libseccomp as tracebench, so both take the same highest syscall number.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from programs.tracer_programs import build
+
+from tracebench import syscalls
+from tracebench.diff import DENIED, diff
+from tracebench.policy import Action, Context, Policy, Rule
+from tracebench.policy.evaluate import evaluate
+from tracebench.policy.formats import FORMATS, oci
+from tracebench.profile import ProfileBuilder, Provenance
+
+DOCKER = Path(__file__).resolve().parent.parent / "tracebench" / "policies" / "docker-default.json"
+RUNC = Context("x86_64", runtime="runc")
+BARE = Context("x86_64")
+# Harmless with arguments (-1, 0, ...) when they run: getpid, getppid, gettid,
+# mount (EFAULT), getrandom of 0 bytes, clone3 of size 0 (EINVAL),
+# futex_waitv (EINVAL), futex_requeue (EFAULT); the others do not exist.
+PROBES = (39, 110, 186, 165, 318, 435, 449, 456, 457, 460, 500, 1000)
+
+
+def docker_policy() -> Policy:
+    read = FORMATS["oci"].read
+    assert read is not None
+    return read(DOCKER.read_text(), str(DOCKER)).for_machine("x86_64").resolve(BARE)
+
+
+def below(policy: Policy, highest: int) -> Policy:
+    """``policy`` without the names numbered above ``highest`` on x86_64."""
+    def keep(name: str) -> bool:
+        nr = syscalls.number("x86_64", name)
+        return nr is not None and nr <= highest
+    rules = [Rule(tuple(filter(keep, r.names)), r.action, r.conditions) for r in policy.rules]
+    return policy.with_rules(r for r in rules if r.names)
+
+
+def runtime_profile(policy: Policy) -> dict[str, object]:
+    """The seccomp section of a runc config, from tracebench's OCI output as Docker
+    makes it: the archMap entry of the host becomes the flat architectures list."""
+    doc = json.loads(oci.write(policy))
+    arches: list[str] = []
+    for entry in doc.pop("archMap", []):
+        if entry["architecture"] == "SCMP_ARCH_X86_64":
+            arches = [entry["architecture"], *(entry.get("subArchitectures") or [])]
+    doc["architectures"] = arches or ["SCMP_ARCH_X86_64"]
+    return doc
+
+
+def run_in_runc(tmp_path: Path, policy: Policy) -> dict[int, tuple[int, int]]:
+    """NR -> (result, errno) of the probe program in a runc container under ``policy``."""
+    runc = shutil.which("runc")
+    assert runc is not None, "runc is not installed (scripts/bootstrap.sh installs it)"
+    bundle = tmp_path / "bundle"
+    (bundle / "rootfs").mkdir(parents=True)
+    shutil.copy(build()["errnos"], bundle / "rootfs" / "errnos")
+    subprocess.run([runc, "spec"], cwd=bundle, check=True)
+    config = json.loads((bundle / "config.json").read_text())
+    config["process"]["terminal"] = False
+    config["process"]["args"] = ["/errnos", *map(str, PROBES)]
+    config["linux"]["seccomp"] = runtime_profile(policy)
+    (bundle / "config.json").write_text(json.dumps(config))
+    state = tmp_path / "state"
+    name = f"tracebench-{tmp_path.name}"
+    try:
+        out = subprocess.run([runc, "--root", str(state), "run", "--bundle", str(bundle), name],
+                             capture_output=True, text=True, timeout=60, check=False)
+    finally:
+        subprocess.run([runc, "--root", str(state), "delete", "--force", name],
+                       capture_output=True, check=False)
+    assert out.returncode == 0, out.stderr
+    seen = {}
+    for line in out.stdout.splitlines():
+        nr, ret, err = map(int, line.split())
+        seen[nr] = (ret, err)
+    assert sorted(seen) == sorted(PROBES), out.stdout
+    return seen
+
+
+def predicted(policy: Policy, ctx: Context, nr: int) -> Action:
+    names = [n for n in syscalls.names("x86_64") if syscalls.number("x86_64", n) == nr]
+    return evaluate(policy, ctx, "x86_64", names[0] if names else f"syscall_{nr:#x}").action
+
+
+def agrees(action: Action, seen: tuple[int, int]) -> bool:
+    if action.kind == "errno":
+        return seen == (-1, action.value)
+    assert action.allows, action
+    return seen[0] != -1 or seen[1] not in (errno.EPERM, errno.ENOSYS)
+
+
+@pytest.mark.parametrize("highest", [None, 302], ids=["docker-default", "up-to-prlimit64"])
+def test_runc_answers_as_the_evaluator_says(tmp_path: Path, highest: int | None) -> None:
+    policy = docker_policy() if highest is None else below(docker_policy(), highest)
+    seen = run_in_runc(tmp_path, policy)
+    wrong = {nr: (str(predicted(policy, RUNC, nr)), seen[nr]) for nr in PROBES
+             if not agrees(predicted(policy, RUNC, nr), seen[nr])}
+    assert wrong == {}
+    # The stub is what makes the difference: without it, numbers above the
+    # highest would get the default errno(1), and runc gives ENOSYS.
+    stubbed = [nr for nr in PROBES if not agrees(predicted(policy, BARE, nr), seen[nr])]
+    assert stubbed and all(seen[nr] == (-1, errno.ENOSYS) for nr in stubbed)
+    if highest is not None:
+        assert {318, 435, 1000} <= set(stubbed)
+
+
+def test_no_stub_under_a_permissive_default() -> None:
+    # runc's isAllowAction: allow, log and trace defaults get no stub.
+    for default in (Action("allow"), Action("log"), Action("trace", 5)):
+        p = Policy(default, (Rule(("read",), Action("errno", 1)),))
+        assert evaluate(p, RUNC, "x86_64", "clone3").action == default
+    p = Policy(Action("kill_process"), (Rule(("read", "write"), Action("allow")),))
+    d = evaluate(p, RUNC, "x86_64", "getpid")
+    assert d.action == Action("errno", errno.ENOSYS) and d.stub == 1
+    assert evaluate(p, RUNC, "x86_64", "write").action == Action("allow")
+    # Highest number 0 (only read): runc finds "no syscalls" and adds no stub.
+    p = Policy(Action("kill_process"), (Rule(("read",), Action("allow")),))
+    d = evaluate(p, RUNC, "x86_64", "write")
+    assert d.action == Action("kill_process") and d.stub is None
+
+
+def test_diff_names_the_stub() -> None:
+    b = ProfileBuilder(Provenance("strace-summary"))
+    for name in ("read", "clone3", "mount"):
+        b.add("x86_64", name, calls=1)
+    small = Policy(Action("errno", 1), (Rule(("read", "write", "rseq"), Action("allow")),))
+    used = {u.name: u for u in diff(b.build(), small, RUNC).arches[0].used}
+    assert used["clone3"].verdict == DENIED and used["clone3"].stub == 334 and used["clone3"].enosys
+    assert used["clone3"].detail.startswith("number above 334, the highest the policy names")
+    assert used["mount"].stub is None and used["mount"].action == Action("errno", 1)
+    bare = {u.name: u for u in diff(b.build(), small, BARE).arches[0].used}
+    assert bare["clone3"].action == Action("errno", 1) and not bare["clone3"].enosys
