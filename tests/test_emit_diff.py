@@ -15,7 +15,7 @@ from tracebench.cli import main
 from tracebench.diff import ALLOWED, DENIED, SOME_DENIED, UNDECIDED, diff
 from tracebench.emit import emit
 from tracebench.errors import TracebenchError
-from tracebench.policy import Action, Context, Policy, Rule
+from tracebench.policy import Action, Condition, Context, Policy, Rule
 from tracebench.policy.evaluate import evaluate
 from tracebench.policy.formats import FORMATS
 from tracebench.profile import Profile, ProfileBuilder, Provenance
@@ -98,6 +98,7 @@ def test_diff_against_docker_default() -> None:
     # personality(0) is allowed by its argument rule; socket(AF_VSOCK) is not.
     assert x86["personality"].verdict == ALLOWED and x86["personality"].rule_line is not None
     assert x86["socket"].verdict == SOME_DENIED
+    assert x86["socket"].detail == "1 of 2 recorded combinations denied: arg0=40"
     assert "ptrace" in result.arches[1].unused_allowed
     assert "mount" not in result.arches[1].unused_allowed
     assert result.breaks
@@ -115,6 +116,19 @@ def test_diff_undecided_without_arguments() -> None:
     assert used["personality"].verdict == UNDECIDED
     assert "not recorded" in used["personality"].detail
     assert not result.breaks
+
+
+def test_denied_for_some_names_the_denied_values() -> None:
+    b = ProfileBuilder(Provenance("strace-summary"))
+    b.add("x86_64", "socket", calls=5)
+    for domain in (1, 2, 3, 4, 5):
+        b.add_args("x86_64", "socket", [domain, 0x80001, 0])
+    only_unix = Policy(Action("errno", 1), (
+        Rule(("socket",), Action("allow"), (Condition(0, "eq", 1),)),))
+    used = diff(b.build(), only_unix, CTX).arches[0].used[0]
+    assert used.verdict == SOME_DENIED
+    assert used.detail == ("4 of 5 recorded combinations denied: arg0=2; arg0=3; arg0=4 "
+                           "and 1 more")
 
 
 ENOSYS_DETAIL = "ENOSYS: harmless if the caller falls back to an older call"

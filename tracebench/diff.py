@@ -22,6 +22,8 @@ from tracebench.profile import Profile
 # Judging from recorded values tries every combination of them; past this
 # many the call stays undecided rather than being half-judged.
 MAX_COMBINATIONS = 4096
+# Denied value combinations named in a "denied for some" detail.
+MAX_SHOWN = 3
 # i386 multiplexes these through socketcall(2), whose arguments sit in user
 # memory: a filter cannot see a socket's domain there (containerd PR 13330).
 _SOCKETCALL_NAMES = frozenset({
@@ -125,7 +127,8 @@ def _judge_with_args(policy: Policy, ctx: Context, profile: Profile, arch: str, 
         return UNDECIDED, first, f"undecided: {combos}"
     worst: Decision | None = None
     last_allowed = first
-    denied = allowed = 0
+    denied: list[tuple[int, ...]] = []
+    allowed = 0
     for combo in combos:
         args: list[int | None] = [None] * 6
         for n, v in zip(argnos, combo, strict=True):
@@ -137,7 +140,7 @@ def _judge_with_args(policy: Policy, ctx: Context, profile: Profile, arch: str, 
             allowed += 1
             last_allowed = d
         else:
-            denied += 1
+            denied.append(combo)
             if worst is None or d.action.restrictiveness < worst.action.restrictiveness:
                 worst = d
     how = f"judged from {len(combos)} recorded argument value combination(s)"
@@ -146,7 +149,17 @@ def _judge_with_args(policy: Policy, ctx: Context, profile: Profile, arch: str, 
     assert worst is not None
     if not allowed:
         return DENIED, worst, how
-    return SOME_DENIED, worst, f"{denied} of {len(combos)} recorded combinations denied"
+    # Which recorded values the policy stops: "socket: denied for arg0=40".
+    shown = "; ".join(", ".join(f"arg{n}={_number(v)}" for n, v in zip(argnos, c, strict=True))
+                      for c in denied[:MAX_SHOWN])
+    more = f" and {len(denied) - MAX_SHOWN} more" if len(denied) > MAX_SHOWN else ""
+    return SOME_DENIED, worst, (f"{len(denied)} of {len(combos)} recorded combinations "
+                                f"denied: {shown}{more}")
+
+
+def _number(v: int) -> str:
+    # Small values (fds, domains, commands) read best in decimal, flags in hex.
+    return str(v) if v < 0x10000 else hex(v)
 
 
 def _candidates(policy: Policy, arch: str) -> set[str]:
