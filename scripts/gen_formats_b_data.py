@@ -8,7 +8,9 @@ Run at development time, never at run time (the readers only load the JSON):
     python scripts/gen_formats_b_data.py firejail FIREJAIL_SRC/src/lib/syscall.c TAG COMMIT
         # firejail's own sysgroups[] table, read from its source
     python scripts/gen_formats_b_data.py constants
-        # minijail-style named constants from this machine's C headers, via gcc
+        # minijail-style named constants from this machine's C headers, for
+        # x86_64, i386, arm and aarch64 (apt-get install gcc-arm-linux-gnueabihf
+        # gcc-aarch64-linux-gnu libc6-dev-i386)
     python scripts/gen_formats_b_data.py strace-constants
         # the names strace prints for argument values, from the same headers and more
 
@@ -137,16 +139,39 @@ _DEFINE_RE = re.compile(r"^#define ([A-Z][A-Z0-9_]*)\s+[A-Za-z0-9_]")
 _ANY_DEFINE_RE = re.compile(r"^#define (_*[A-Z][A-Z0-9_]*)\s+\S")  # and __WALL
 
 
-def _constants(flags: list[str], headers: str = _HEADERS,
+# The targets of the per-architecture constants: C compiler command (the
+# cross compilers and i386 headers come from Debian: gcc-arm-linux-gnueabihf,
+# gcc-aarch64-linux-gnu, libc6-dev-i386) and objcopy.
+TARGETS = {
+    "x86_64": (["gcc", "-m64"], "objcopy"),
+    # Debian's x86 headers serve both ABIs (libc6-dev-i386 adds the 32-bit
+    # stubs there), but gcc -m32 does not look in their directory for asm/.
+    "i386": (["gcc", "-m32", "-idirafter", "/usr/include/x86_64-linux-gnu"], "objcopy"),
+    "arm": (["arm-linux-gnueabihf-gcc"], "arm-linux-gnueabihf-objcopy"),
+    "aarch64": (["aarch64-linux-gnu-gcc"], "aarch64-linux-gnu-objcopy"),
+}
+# Evaluated by the compiler, never run, so that any target works: each value
+# as the target's unsigned long (its bytes read back from the object file),
+# and whether it is an integer at all (a string, FS_KEY_DESC_PREFIX, or a
+# pointer, SIG_DFL, would be an address).
+_EVAL = """
+#define TB_INT(x) (__builtin_classify_type(x) <= 4)
+#define TB_VALUE(x) __builtin_choose_expr(TB_INT(x), (unsigned long long)(unsigned long)(x), 0ULL)
+"""
+
+
+def _constants(target: str, headers: str = _HEADERS,
                skip: str = r"SIGRTMAX|SIGRTMIN|SIG_|NULL", enums: bool = False,
                supplement: dict[str, int] | None = None) -> dict[str, int]:
     """Every all-caps #define of ``headers`` (and with ``enums``, every all-caps
     identifier of the preprocessed headers, which takes in enumerators such as
-    PER_LINUX) that gcc can evaluate as an integer, with its value."""
+    PER_LINUX) that the ``target`` compiler evaluates as an integer constant,
+    with its value there."""
+    cc, objcopy = TARGETS[target]
     with tempfile.TemporaryDirectory() as tmp:
         hdr = os.path.join(tmp, "h.c")
         Path(hdr).write_text(headers, encoding="utf-8")
-        macros = subprocess.run(["gcc", *flags, "-dM", "-E", hdr], check=True,
+        macros = subprocess.run([*cc, "-dM", "-E", hdr], check=True,
                                 capture_output=True, text=True).stdout
         # minijail's gen_constants.sh takes the defines whose value starts with
         # a letter, digit or '_'; the strace set takes any (AT_FDCWD is -100,
@@ -154,67 +179,84 @@ def _constants(flags: list[str], headers: str = _HEADERS,
         define = _ANY_DEFINE_RE if enums else _DEFINE_RE
         found = {m.group(1) for line in macros.splitlines() if (m := define.match(line))}
         if enums:
-            code = subprocess.run(["gcc", *flags, "-E", hdr], check=True,
+            code = subprocess.run([*cc, "-E", hdr], check=True,
                                   capture_output=True, text=True).stdout
             found |= set(re.findall(r"\b(_*[A-Z][A-Z0-9_]+)\b", code))
-        if enums:  # not the compiler's own (__DBL_DIG__...)
-            own = subprocess.run(["gcc", *flags, "-dM", "-E", "-"], input="", check=True,
+            # not the compiler's own (__DBL_DIG__...)
+            own = subprocess.run([*cc, "-dM", "-E", "-"], input="", check=True,
                                  capture_output=True, text=True).stdout
             found -= {m.group(1) for line in own.splitlines() if (m := define.match(line))}
         names = sorted(n for n in found if not re.search(skip, n))
+        src = os.path.join(tmp, "p.c")
+        obj = os.path.join(tmp, "p.o")
         while True:
-            # Integers only: a string (FS_KEY_DESC_PREFIX, "fscrypt:") or a
-            # pointer (SIG_DFL) cast to unsigned long is an address of this
-            # program, a different number in every run.
-            only = "if (__builtin_classify_type({n}) <= 4) "
-            body = "\n".join(f'  {only.format(n=n)}printf("%s %lu\\n", "{n}", '
-                             f'(unsigned long)({n}));' for n in names)
-            prog = os.path.join(tmp, "p.c")
-            Path(prog).write_text(headers + "#include <stdio.h>\nint main(void) {\n" + body
-                                  + "\n  return 0;\n}\n", encoding="utf-8")
-            exe = os.path.join(tmp, "p")
-            res = subprocess.run(["gcc", *flags, "-w", "-o", exe, prog], capture_output=True,
+            body = ["__attribute__((section(\".tbvalues\"), used))",
+                    "const unsigned long long tb_values[] = {"]
+            body += [f"  TB_VALUE({n}), /* {n} */" for n in names]
+            body += ["};", "__attribute__((section(\".tbints\"), used))",
+                     "const unsigned char tb_ints[] = {"]
+            body += [f"  TB_INT({n}), /* {n} */" for n in names]
+            body += ["};", ""]
+            Path(src).write_text(headers + _EVAL + "\n".join(body), encoding="utf-8")
+            res = subprocess.run([*cc, "-w", "-c", "-o", obj, src], capture_output=True,
                                  text=True, check=False)
             if res.returncode == 0:
                 break
+            lines = Path(src).read_text(encoding="utf-8").splitlines()
             bad = set()
-            lines = Path(prog).read_text(encoding="utf-8").splitlines()
             for m in re.finditer(r"p\.c:(\d+):\d+: error", res.stderr):
-                src = lines[int(m.group(1)) - 1]
-                found = re.search(r'"(_*[A-Z][A-Z0-9_]*)"', src)
-                if found:
-                    bad.add(found.group(1))
+                named = re.search(r"/\* (_*[A-Z][A-Z0-9_]*) \*/", lines[int(m.group(1)) - 1])
+                if named:
+                    bad.add(named.group(1))
+            # "initializer element is not constant" points into the macro;
+            # the note after it names the element ("tb_values[811]").
+            bad.update(names[int(i)] for i in re.findall(r"tb_(?:values|ints)\[(\d+)\]",
+                                                           res.stderr))
             if not bad:
                 raise SystemExit(res.stderr[:4000])
             names = [n for n in names if n not in bad]
-        out = subprocess.run([exe], check=True, capture_output=True, text=True).stdout
-    values = {n: int(v) for n, v in (line.split() for line in out.splitlines())}
+        blobs = []
+        for section in (".tbvalues", ".tbints"):
+            out = os.path.join(tmp, section.strip("."))
+            subprocess.run([objcopy, "-O", "binary", "-j", section, obj, out], check=True)
+            blobs.append(Path(out).read_bytes())
+    # Every target here is little-endian.
+    numbers = [int.from_bytes(blobs[0][i:i + 8], "little") for i in range(0, len(blobs[0]), 8)]
+    assert len(numbers) == len(names) == len(blobs[1]), (target, len(numbers), len(names))
+    values = {n: v for n, v, is_int in zip(names, numbers, blobs[1], strict=True) if is_int}
     for name, value in (_SUPPLEMENT if supplement is None else supplement).items():
         values.setdefault(name, value)
     return values
 
 
-def _header_versions() -> str:
+_NATIVE_HEADERS = ("libc6-dev", "linux-libc-dev")
+# The headers of TARGETS besides the native ones.
+_TARGET_HEADERS = ("libc6-dev-i386", "libc6-dev-armhf-cross", "linux-libc-dev-armhf-cross",
+                   "libc6-dev-arm64-cross", "linux-libc-dev-arm64-cross")
+
+
+def _header_versions(packages: tuple[str, ...] = _NATIVE_HEADERS) -> str:
     """The Debian packages of the headers the constants come from, with their versions."""
-    versions = [subprocess.run(["dpkg-query", "-W", "-f", "${Version}", pkg],
-                               capture_output=True, text=True, check=True).stdout
-                for pkg in ("libc6-dev", "linux-libc-dev")]
-    return f"libc6-dev {versions[0]}, linux-libc-dev {versions[1]}"
+    return ", ".join(
+        pkg + " " + subprocess.run(["dpkg-query", "-W", "-f", "${Version}", pkg],
+                                   capture_output=True, text=True, check=True).stdout
+        for pkg in packages)
 
 
 def gen_constants() -> None:
     _write("minijail-constants.json", {
         "_about": ("Named constants for minijail policies (AF_UNIX, PROT_EXEC, SIOCGIFINDEX, "
                    "EPERM...), the same set minijail's gen_constants.sh takes: every all-caps "
-                   "#define of the headers in minijail's gen_constants-inl.h, evaluated by gcc "
-                   "on this machine (integers only: not the string FS_KEY_DESC_PREFIX, whose "
-                   "value would be an address), plus minijail's own fallbacks (MADV_FREE, "
+                   "#define of the headers in minijail's gen_constants-inl.h, evaluated by the "
+                   "C compiler of each architecture below as its unsigned long, without "
+                   "running anything (integer constants only: not the string "
+                   "FS_KEY_DESC_PREFIX, whose value would be an address, nor glibc's "
+                   "SIGSTKSZ, a sysconf call), plus minijail's own fallbacks (MADV_FREE, "
                    "MADV_GUARD_INSTALL, MADV_GUARD_REMOVE) where the headers lack them. "
                    "Generated by scripts/gen_formats_b_data.py constants."),
-        "headers": _header_versions(),
-        # Only the native x86_64 headers exist here (no 32-bit or foreign libc
-        # headers): the reader says so when it uses these values for another arch.
-        "x86_64": _constants(["-m64"]),
+        "headers": _header_versions(_NATIVE_HEADERS + _TARGET_HEADERS),
+        # Other architectures (x32, mips, ppc...) take x86_64's with a warning.
+        **{arch: _constants(arch) for arch in TARGETS},
     })
 
 
@@ -288,10 +330,10 @@ def gen_strace_constants() -> None:
         "headers": _header_versions(),
         # Native x86_64 headers only; the log reader uses them for x86_64 calls only.
         "x86_64": dict(sorted({
-            **_constants(["-m64"], _STRACE_HEADERS, skip=r"^SIGRTM|^NULL$", enums=True,
+            **_constants("x86_64", _STRACE_HEADERS, skip=r"^SIGRTM|^NULL$", enums=True,
                          supplement={}),
-            **_constants(["-m64"], _STRACE_KERNEL_HEADERS, skip=r"^SIGRTM|^NULL$", enums=True,
-                         supplement={})}.items())),
+            **_constants("x86_64", _STRACE_KERNEL_HEADERS, skip=r"^SIGRTM|^NULL$",
+                         enums=True, supplement={})}.items())),
     })
 
 

@@ -88,11 +88,35 @@ def test_arm_policy_resolves_arm_names() -> None:
     assert p.arches == ("arm",)
     names = {n for r in p.rules for n in r.names}
     assert {"mmap2", "fstat64", "fstatat64", "setresuid32", "set_tls"} <= names
-    assert any("x86-64 header values" in w for w in p.warnings)
+    # arm has constants of its own: no "take their x86-64 header values" warning
+    assert not any("x86-64 header values" in w for w in p.warnings), p.warnings
     # the same text under another name: the names alone say arm
     assert minijail.read(text("cros-capture-packets-arm.policy"), "p.policy").arches == ("arm",)
     with pytest.raises(PolicyError, match="nonexistent syscall 'mmap2' on x86_64"):
         minijail.read_policy(text("cros-capture-packets-arm.policy"), "p.policy", arch="x86_64")
+
+
+@pytest.mark.parametrize(("arch", "o_directory", "o_largefile"), [
+    ("x86_64", 0o200000, 0), ("i386", 0o200000, 0o100000), ("arm", 0o40000, 0o400000),
+    ("aarch64", 0o40000, 0),
+])
+def test_constants_are_the_architectures_own(arch: str, o_directory: int,
+                                             o_largefile: int) -> None:
+    # Values from each architecture's headers (asm-generic/fcntl.h, arch/arm's
+    # fcntl.h; glibc's O_LARGEFILE is 0 where it is implicit).
+    body = "openat: arg2 == O_DIRECTORY || arg2 == O_LARGEFILE\n"
+    p = minijail.read_policy(body, "o.policy", arch=arch)
+    assert sorted(c[0].value for c in conds(p, "openat")) == sorted({o_directory, o_largefile})
+    assert not p.warnings
+
+
+def test_architectures_without_constants_take_x86_64s_with_a_warning() -> None:
+    p = minijail.read_policy("openat: arg2 == O_RDONLY\n", "o.policy", arch="ppc64le")
+    assert any("O_RDONLY take their x86-64 header values" in w for w in p.warnings)
+    with pytest.raises(PolicyError, match="MAP_32BIT exists on x86 only"):
+        minijail.read_policy("mmap: arg3 == MAP_32BIT\n", "m.policy", arch="ppc64le")
+    with pytest.raises(PolicyError, match="unknown constant 'MAP_32BIT'"):
+        minijail.read_policy("mmap: arg3 == MAP_32BIT\n", "m.policy", arch="aarch64")
 
 
 def test_resourced_kill_and_new_constants() -> None:

@@ -23,11 +23,11 @@ cannot overlap: filter *i* applies to "EXPR_i and no earlier EXPR", expanded
 into conjunctions of comparisons (at most 256 rules per call).
 
 Constants (AF_UNIX, PROT_EXEC, SIOCGIFINDEX, EPERM...) come from
-``tracebench/data/minijail-constants.json``, generated from this machine's
-x86-64 headers the way minijail's gen_constants.sh does.  For other
-architectures the same values are used with a warning, except the ones known
-to differ (O_DIRECTORY, O_NOFOLLOW, O_DIRECT, O_LARGEFILE on ARM;
-x86-only constants elsewhere), which are errors.
+``tracebench/data/minijail-constants.json``, the names minijail's
+gen_constants.sh takes, evaluated by the C compiler of each architecture
+(x86_64, i386, arm, aarch64: O_DIRECTORY is 0200000 on x86 and 040000 on
+ARM) from Debian's headers.  Other architectures take the x86-64 values
+with a warning; an x86-only constant (MAP_32BIT, ARCH_*) is an error there.
 """
 
 from __future__ import annotations
@@ -53,7 +53,6 @@ MAX_INCLUDE_DEPTH = 10  # compile_seccomp_policy's --include-depth-limit default
 _ARM_PRIVATE_BASE = 0x0F0000  # __ARM_NR_BASE: minijail names these ARM_<name>
 _64BIT = {"x86_64", "x32", "aarch64", "riscv64", "ppc64", "ppc64le", "s390x", "mips64",
           "mipsel64", "mips64n32", "mipsel64n32"}
-_ARM_DIFFERENT = {"O_DIRECTORY", "O_NOFOLLOW", "O_DIRECT", "O_LARGEFILE"}
 _X86_ONLY = re.compile(r"^(ARCH_[A-Z_0-9]+|MAP_32BIT)$")
 # Path hints: minijail policy files are named ...-amd64.policy, ...-arm.policy.
 _PATH_ARCH = (("amd64", "x86_64"), ("x86_64", "x86_64"), ("arm64", "aarch64"),
@@ -99,10 +98,20 @@ _OP_NAME = {v: k for k, v in _SYMBOL.items()}
 
 
 @functools.lru_cache(maxsize=1)
-def constants() -> Mapping[str, int]:
-    """minijail's named constants, as this machine's x86-64 headers define them."""
+def _tables() -> Mapping[str, Mapping[str, int]]:
     data = json.loads((files("tracebench") / "data" / DATA_FILE).read_text(encoding="utf-8"))
-    return dict(data["x86_64"])
+    return {k: v for k, v in data.items() if isinstance(v, dict)}
+
+
+def constants(arch: str = "x86_64") -> Mapping[str, int]:
+    """minijail's named constants on ``arch``, or x86-64's where the data has no table."""
+    tables = _tables()
+    return tables.get(arch, tables["x86_64"])
+
+
+def has_constants(arch: str) -> bool:
+    """Whether the data holds ``arch``'s own values."""
+    return arch in _tables()
 
 
 @dataclass(frozen=True)
@@ -228,16 +237,14 @@ def _constant(ctx: _Ctx, tok: Token) -> int:
         base = 16 if body[:2].lower() == "0x" else 8 if len(body) > 1 and body[0] == "0" else 10
         value = -int(body, base) if neg else int(body, base)
     elif tok.kind == "IDENTIFIER":
-        table = constants()
+        table = constants(ctx.arch)
         if tok.text not in table:
-            raise PolicyError(f"unknown constant {tok.text!r}", path=tok.path, line=tok.line)
-        if ctx.arch not in ("x86_64", "i386", "x32"):
-            if _X86_ONLY.match(tok.text):
+            raise PolicyError(f"unknown constant {tok.text!r}" + (
+                "" if has_constants(ctx.arch) else " (in the x86-64 headers)"),
+                path=tok.path, line=tok.line)
+        if not has_constants(ctx.arch):
+            if ctx.arch not in ("i386", "x32") and _X86_ONLY.match(tok.text):
                 raise PolicyError(f"{tok.text} exists on x86 only", path=tok.path, line=tok.line)
-            if tok.text in _ARM_DIFFERENT and ctx.arch in ("arm", "aarch64"):
-                raise PolicyError(f"{tok.text} has another value on {ctx.arch} than in the "
-                                  "x86-64 headers tracebench has", path=tok.path, line=tok.line)
-        if ctx.arch != "x86_64":
             ctx.foreign_constants.add(tok.text)
         value = table[tok.text]
         if value >= 1 << 63:
