@@ -19,9 +19,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from programs.tracer_programs import build
 
 from tracebench import syscalls
+from tracebench.cli import main
 from tracebench.diff import DENIED, diff
 from tracebench.policy import Action, Context, Policy, Rule
 from tracebench.policy.evaluate import evaluate
@@ -147,3 +149,10 @@ def test_diff_names_the_stub() -> None:
     assert used["mount"].stub is None and used["mount"].action == Action("errno", 1)
     bare = {u.name: u for u in diff(b.build(), small, BARE).arches[0].used}
     assert bare["clone3"].action == Action("errno", 1) and not bare["clone3"].enosys
+
+
+def test_an_unknown_runtime_is_a_one_line_error(tmp_path: Path) -> None:
+    out = CliRunner().invoke(main, ["diff", "docker-default", "--runtime", "crun"],
+                             env={"TRACEBENCH_STORE": str(tmp_path)})
+    assert out.exit_code == 2
+    assert out.output == "tracebench: --runtime: unknown runtime 'crun' (known: runc)\n"

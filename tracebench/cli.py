@@ -404,8 +404,11 @@ def diff_(ctx: click.Context, policy: str, profiles: tuple[str, ...], fmt: str,
     """
     from tracebench import render
     from tracebench.diff import diff
+    from tracebench.policy.model import RUNTIMES
     from tracebench.profile import merge
 
+    if runtime is not None and runtime not in RUNTIMES:
+        fail(f"--runtime: unknown runtime {runtime!r} (known: {', '.join(RUNTIMES)})")
     pol = _load_policy(policy, policy_format)
     runs = _load_profiles(ctx, profiles)
     prof = runs[0] if len(runs) == 1 else merge(runs)
