@@ -1,8 +1,9 @@
 """The evaluator's model of runc (``Context.runtime == "runc"``), held to runc itself.
 
-A static program (tests/programs/errnos.c) runs as a runc container whose
-seccomp profile is one tracebench wrote, as Docker hands a profile to runc
-(the host's architectures as a flat list, capability gates already applied).
+A static program (tests/programs/errnos.c, and errnos32.c for i386 calls)
+runs as a runc container whose seccomp profile is one tracebench wrote, as
+Docker hands a profile to runc (the host's architectures as a flat list,
+capability gates already applied).
 For each syscall number it makes, the errno it sees must be what
 ``evaluate`` says with runc's ENOSYS stub modelled; without the stub the
 evaluator is wrong for some of them, which shows the test can tell.
@@ -66,17 +67,19 @@ def runtime_profile(policy: Policy) -> dict[str, object]:
     return doc
 
 
-def run_in_runc(tmp_path: Path, policy: Policy) -> dict[int, tuple[int, int]]:
-    """NR -> (result, errno) of the probe program in a runc container under ``policy``."""
+def run_in_runc(tmp_path: Path, policy: Policy, program: str = "errnos"
+                ) -> dict[int, tuple[int, int]]:
+    """NR -> (result, errno) of a probe program in a runc container under ``policy``."""
     runc = shutil.which("runc")
     assert runc is not None, "runc is not installed (scripts/bootstrap.sh installs it)"
     bundle = tmp_path / "bundle"
     (bundle / "rootfs").mkdir(parents=True)
-    shutil.copy(build()["errnos"], bundle / "rootfs" / "errnos")
+    shutil.copy(build()[program], bundle / "rootfs" / program)
     subprocess.run([runc, "spec"], cwd=bundle, check=True)
     config = json.loads((bundle / "config.json").read_text())
     config["process"]["terminal"] = False
-    config["process"]["args"] = ["/errnos", *map(str, PROBES)]
+    # errnos32 has its numbers built in
+    config["process"]["args"] = [f"/{program}", *(map(str, PROBES) if program == "errnos" else ())]
     config["linux"]["seccomp"] = runtime_profile(policy)
     (bundle / "config.json").write_text(json.dumps(config))
     state = tmp_path / "state"
@@ -92,13 +95,12 @@ def run_in_runc(tmp_path: Path, policy: Policy) -> dict[int, tuple[int, int]]:
     for line in out.stdout.splitlines():
         nr, ret, err = map(int, line.split())
         seen[nr] = (ret, err)
-    assert sorted(seen) == sorted(PROBES), out.stdout
     return seen
 
 
-def predicted(policy: Policy, ctx: Context, nr: int) -> Action:
-    names = [n for n in syscalls.names("x86_64") if syscalls.number("x86_64", n) == nr]
-    return evaluate(policy, ctx, "x86_64", names[0] if names else f"syscall_{nr:#x}").action
+def predicted(policy: Policy, ctx: Context, nr: int, arch: str = "x86_64") -> Action:
+    names = [n for n in syscalls.names(arch) if syscalls.number(arch, n) == nr]
+    return evaluate(policy, ctx, arch, names[0] if names else f"syscall_{nr:#x}").action
 
 
 def agrees(action: Action, seen: tuple[int, int]) -> bool:
@@ -112,6 +114,7 @@ def agrees(action: Action, seen: tuple[int, int]) -> bool:
 def test_runc_answers_as_the_evaluator_says(tmp_path: Path, highest: int | None) -> None:
     policy = docker_policy() if highest is None else below(docker_policy(), highest)
     seen = run_in_runc(tmp_path, policy)
+    assert sorted(seen) == sorted(PROBES)
     wrong = {nr: (str(predicted(policy, RUNC, nr)), seen[nr]) for nr in PROBES
              if not agrees(predicted(policy, RUNC, nr), seen[nr])}
     assert wrong == {}
@@ -121,6 +124,22 @@ def test_runc_answers_as_the_evaluator_says(tmp_path: Path, highest: int | None)
     assert stubbed and all(seen[nr] == (-1, errno.ENOSYS) for nr in stubbed)
     if highest is not None:
         assert {318, 435, 1000} <= set(stubbed)
+
+
+def test_runc_answers_i386_calls_as_the_evaluator_says(tmp_path: Path) -> None:
+    # A 32-bit program under Docker's default (architectures x86_64, x86, x32):
+    # runc's stub has an i386 section of its own.
+    policy = docker_policy()
+    assert "i386" in policy.arches
+    seen = run_in_runc(tmp_path, policy, "errnos32")
+    assert sorted(seen) == [20, 21, 64, 224, 435, 449, 456, 457, 460, 500, 1000]
+    wrong = {nr: (str(predicted(policy, RUNC, nr, "i386")), got) for nr, got in seen.items()
+             if not agrees(predicted(policy, RUNC, nr, "i386"), got)}
+    assert wrong == {}
+    assert seen[1000] == (-1, errno.ENOSYS) and seen[20] == (1, 0)  # getpid: pid 1
+    stubbed = [nr for nr, got in seen.items()
+               if not agrees(predicted(policy, BARE, nr, "i386"), got)]
+    assert stubbed and all(seen[nr] == (-1, errno.ENOSYS) for nr in stubbed)
 
 
 def test_no_stub_under_a_permissive_default() -> None:

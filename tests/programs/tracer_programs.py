@@ -23,6 +23,7 @@ PROGRAMS = {
     "args": ["-O1"],
     "argforms": ["-O1", "-static"],
     "errnos": ["-O1", "-static"],
+    "errnos32": ["-m32", "-static", "-nostdlib", "-O1"],
     "int80": ["-O1", "-no-pie", "-static"],
     "m32": ["-m32", "-static", "-nostdlib", "-O1"],
 }
