@@ -10,19 +10,20 @@ fi
 # The recorder's C loop (built by the install below), the C test programs and
 # the generated libseccomp C code need a compiler and libseccomp's header;
 # strace is the tests' oracle, runc the one for the evaluator's model of
-# runc (tests/test_evaluate_runc.py) and firejail the one for the firejail
-# reader (tests/test_firejail_oracle.py). Install them where they are
-# missing (Debian).
+# runc (tests/test_evaluate_runc.py), firejail and LXC those for their
+# formats' readers (tests/test_format_oracles.py). Install them where they
+# are missing (Debian).
 need=()
 command -v gcc >/dev/null || need+=(gcc libc6-dev)
 command -v strace >/dev/null || need+=(strace)
 [ -e /usr/include/seccomp.h ] || need+=(libseccomp-dev)
 command -v runc >/dev/null || [ -x /usr/sbin/runc ] || need+=(runc)
 command -v firejail >/dev/null || need+=(firejail)
+command -v lxc-execute >/dev/null || need+=(lxc)
 if [ "${#need[@]}" -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive \
-            apt-get install -y -qq "${need[@]}" >/dev/null
+            apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
     else
         echo "scripts/bootstrap.sh: please install: ${need[*]}" >&2
         exit 2
