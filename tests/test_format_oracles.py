@@ -13,7 +13,7 @@ from __future__ import annotations
 import errno
 import shutil
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -139,20 +139,18 @@ def run_lxc(tmp_path: Path, config_text: str) -> subprocess.CompletedProcess[str
                           capture_output=True, text=True, timeout=60, check=False)
 
 
-LXC: dict[str, Callable[[], str]] = {
-    "common": lambda: (FIX / "lxc-common.seccomp").read_text(),
-    "ubuntu.priv (blacklist)": lambda: (FIX / "lxc-ubuntu.priv.seccomp").read_text(),
-    "example v2 denylist (errno 0)": lambda: (FIX / "lxc-example-seccomp-v2-denylist.conf"
-                                              ).read_text(),
-    "sections and actions": lambda: ("2\ndenylist\n[x86_64]\nmount errno 13\n"
-                                     "getppid errno 2\n[all]\nchroot errno 1\n"
-                                     "[x86]\nsyslog errno 1\n"),
+LXC = {
+    "common": (FIX / "lxc-common.seccomp").read_text(),
+    "ubuntu.priv (blacklist)": (FIX / "lxc-ubuntu.priv.seccomp").read_text(),
+    "example v2 denylist (errno 0)": (FIX / "lxc-example-seccomp-v2-denylist.conf").read_text(),
+    "sections and actions": ("2\ndenylist\n[x86_64]\nmount errno 13\ngetppid errno 2\n"
+                             "[all]\nchroot errno 1\n[x86]\nsyslog errno 1\n"),
 }
 
 
 @pytest.mark.parametrize("name", LXC)
 def test_lxc_answers_as_the_reader_says(tmp_path: Path, name: str) -> None:
-    text = LXC[name]()
+    text = LXC[name]
     seen = read_output(run_lxc(tmp_path, text), LXC_PROBES)
     check(lxc.read(text, f"{name}.seccomp"), LXC_PROBES, seen,
           (errno.EPERM, errno.EACCES, errno.ENOENT))
