@@ -248,6 +248,20 @@ def test_import_args_agree_with_record(tmp_path: Path) -> None:
     assert by_imp["unshare"] == DENIED
 
 
+def test_emit_pins_the_values_of_an_imported_log() -> None:
+    from tracebench.emit import emit
+    from tracebench.errors import TracebenchError
+
+    log = Path(__file__).parent / "golden" / "diff" / "denied.strace"
+    bare = read_logs([(str(log), io.StringIO(log.read_text()))]).profile
+    with pytest.raises(TracebenchError, match="import the log with --args"):
+        emit([bare], pin_args=["personality:0"])
+    full = read(log, True).profile
+    rules = [r for r in emit([full], pin_args=["personality:0"]).policy.rules
+             if r.names == ("personality",)]
+    assert sorted(r.conditions[0].value for r in rules) == [0, 0xFFFFFFFF]
+
+
 def test_args_are_listed_in_the_exported_profile(tmp_path: Path) -> None:
     out = tb(tmp_path, "import", "--args", str(Path(__file__).parent / "golden" / "diff"
                                                  / "denied.strace"))

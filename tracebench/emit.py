@@ -84,8 +84,11 @@ def _pinned_rules(profile: Profile, name: str, argnos: tuple[int, ...],
         for arch in arches:
             seen = profile.arg_values(arch, name, argno)
             if seen is None and profile.syscalls(arch) & {name}:
+                how = ("import the log with --args, or record with tracebench record"
+                       if profile.provenance.source == "strace-log" and not profile.args
+                       else "record with tracebench record")
                 raise TracebenchError(f"--pin-args {name}: argument {argno} was not recorded "
-                                      f"on {arch} (record with tracebench record)")
+                                      f"on {arch} ({how})")
             if seen is not None:
                 if not seen.complete:
                     raise TracebenchError(
