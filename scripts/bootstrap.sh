@@ -10,7 +10,7 @@ fi
 # The recorder's C loop (built by the install below), the C test programs and
 # the generated libseccomp C code need a compiler and libseccomp's header;
 # strace is the tests' oracle, runc the one for the evaluator's model of
-# runc (tests/test_evaluate_runc.py), firejail and LXC those for their
+# runc (tests/test_runc.py), firejail and LXC those for their
 # formats' readers (tests/test_format_oracles.py). Install them where they
 # are missing (Debian).
 need=()

@@ -1,6 +1,6 @@
 /* errnos NR...: makes syscall NR(-1, 0, 0, 0, 0, 0) for each NR given and
  * prints "NR RESULT ERRNO" (ERRNO 0 on success).  Build: gcc -O1 -static
- * (tests/test_evaluate_runc.py runs it in a runc container, whose root holds
+ * (tests/test_runc.py runs it in a runc container, whose root holds
  * nothing else).  Only numbers harmless with these arguments are given. */
 #include <errno.h>
 #include <stdio.h>

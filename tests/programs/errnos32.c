@@ -1,6 +1,6 @@
 /* errnos.c for i386, without libc: makes each call of NRS with `int $0x80`
  * and arguments (-1, 0, 0, 0, 0) and prints "NR RESULT ERRNO" lines.
- * Build: gcc -m32 -static -nostdlib -O1 (tests/test_evaluate_runc.py).
+ * Build: gcc -m32 -static -nostdlib -O1 (tests/test_runc.py).
  * Harmless when they run: getpid, getppid, gettid, mount (EFAULT), clone3
  * of size 0 (EINVAL), futex_waitv (EINVAL), futex_requeue (EFAULT); the
  * others do not exist. */

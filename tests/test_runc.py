@@ -1,4 +1,5 @@
-"""The evaluator's model of runc (``Context.runtime == "runc"``), held to runc itself.
+"""Held to runc itself: the evaluator's model of runc (``Context.runtime ==
+"runc"``), and emit's allowlists as runc loads them.
 
 A static program (tests/programs/errnos.c, and errnos32.c for i386 calls)
 runs as a runc container whose seccomp profile is one tracebench wrote, as
@@ -15,8 +16,10 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,10 +58,10 @@ def below(policy: Policy, highest: int) -> Policy:
     return policy.with_rules(r for r in rules if r.names)
 
 
-def runtime_profile(policy: Policy) -> dict[str, object]:
+def runtime_profile(text: str) -> dict[str, object]:
     """The seccomp section of a runc config, from tracebench's OCI output as Docker
     makes it: the archMap entry of the host becomes the flat architectures list."""
-    doc = json.loads(oci.write(policy))
+    doc = json.loads(text)
     arches: list[str] = []
     for entry in doc.pop("archMap", []):
         if entry["architecture"] == "SCMP_ARCH_X86_64":
@@ -67,9 +70,10 @@ def runtime_profile(policy: Policy) -> dict[str, object]:
     return doc
 
 
-def run_in_runc(tmp_path: Path, policy: Policy, program: str = "errnos"
-                ) -> dict[int, tuple[int, int]]:
-    """NR -> (result, errno) of a probe program in a runc container under ``policy``."""
+def runc_run(tmp_path: Path, profile_text: str, program: str, args: list[str]
+             ) -> subprocess.CompletedProcess[str]:
+    """``program`` (one of tests/programs) alone in a runc container, under an OCI
+    seccomp profile as tracebench writes it."""
     runc = shutil.which("runc")
     assert runc is not None, "runc is not installed (scripts/bootstrap.sh installs it)"
     bundle = tmp_path / "bundle"
@@ -78,18 +82,25 @@ def run_in_runc(tmp_path: Path, policy: Policy, program: str = "errnos"
     subprocess.run([runc, "spec"], cwd=bundle, check=True)
     config = json.loads((bundle / "config.json").read_text())
     config["process"]["terminal"] = False
-    # errnos32 has its numbers built in
-    config["process"]["args"] = [f"/{program}", *(map(str, PROBES) if program == "errnos" else ())]
-    config["linux"]["seccomp"] = runtime_profile(policy)
+    config["process"]["args"] = [f"/{program}", *args]
+    config["linux"]["seccomp"] = runtime_profile(profile_text)
     (bundle / "config.json").write_text(json.dumps(config))
     state = tmp_path / "state"
     name = f"tracebench-{tmp_path.name}"
     try:
-        out = subprocess.run([runc, "--root", str(state), "run", "--bundle", str(bundle), name],
-                             capture_output=True, text=True, timeout=60, check=False)
+        return subprocess.run([runc, "--root", str(state), "run", "--bundle", str(bundle),
+                               name], capture_output=True, text=True, timeout=60, check=False)
     finally:
         subprocess.run([runc, "--root", str(state), "delete", "--force", name],
                        capture_output=True, check=False)
+
+
+def run_in_runc(tmp_path: Path, policy: Policy, program: str = "errnos"
+                ) -> dict[int, tuple[int, int]]:
+    """NR -> (result, errno) of a probe program in a runc container under ``policy``."""
+    # errnos32 has its numbers built in
+    args = [str(n) for n in PROBES] if program == "errnos" else []
+    out = runc_run(tmp_path, oci.write(policy), program, args)
     assert out.returncode == 0, out.stderr
     seen = {}
     for line in out.stdout.splitlines():
@@ -175,3 +186,28 @@ def test_an_unknown_runtime_is_a_one_line_error(tmp_path: Path) -> None:
                              env={"TRACEBENCH_STORE": str(tmp_path)})
     assert out.exit_code == 2
     assert out.output == "tracebench: --runtime: unknown runtime 'crun' (known: runc)\n"
+
+
+def tb(store: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TRACEBENCH_STORE": str(store)}
+    return subprocess.run([sys.executable, "-m", "tracebench", *argv], capture_output=True,
+                          text=True, check=False, env=env)
+
+
+def test_an_emitted_allowlist_starts_under_runc_with_the_runtime_base(tmp_path: Path) -> None:
+    # What `record` saw of a program is what it calls; runc itself still makes a
+    # few calls after loading the filter (it closes its log pipe, then execve):
+    # without them the container cannot start.  `emit --base runc-base` adds
+    # them (security-profiles-operator's base profile for runc).
+    store = tmp_path / "store"
+    args = ["39", "110"]  # getpid, getppid
+    out = tb(store, "record", "-q", "--", build()["errnos"], *args)
+    assert out.returncode == 0, out.stderr
+    alone = tb(store, "emit", "--format", "oci")
+    based = tb(store, "emit", "--format", "oci", "--base", "runc-base")
+    assert alone.returncode == 0 and based.returncode == 0, alone.stderr + based.stderr
+    failed = runc_run(tmp_path / "alone", alone.stdout, "errnos", args)
+    assert failed.returncode != 0 and "operation not permitted" in failed.stderr
+    ran = runc_run(tmp_path / "based", based.stdout, "errnos", args)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout == "39 1 0\n110 0 0\n"  # pid 1 in its namespace, no parent there
