@@ -10,9 +10,9 @@ fi
 # The recorder's C loop (built by the install below), the C test programs and
 # the generated libseccomp C code need a compiler and libseccomp's header;
 # strace is the tests' oracle, runc the one for the evaluator's model of
-# runc (tests/test_runc.py), firejail and LXC those for their
-# formats' readers (tests/test_format_oracles.py). Install them where they
-# are missing (Debian).
+# runc (tests/test_runc.py), firejail, LXC and systemd-analyze those for
+# their formats (tests/test_format_oracles.py). Install them where they are
+# missing (Debian).
 need=()
 command -v gcc >/dev/null || need+=(gcc libc6-dev)
 command -v strace >/dev/null || need+=(strace)
@@ -20,6 +20,7 @@ command -v strace >/dev/null || need+=(strace)
 command -v runc >/dev/null || [ -x /usr/sbin/runc ] || need+=(runc)
 command -v firejail >/dev/null || need+=(firejail)
 command -v lxc-execute >/dev/null || need+=(lxc)
+command -v systemd-analyze >/dev/null || need+=(systemd)
 if [ "${#need[@]}" -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive \

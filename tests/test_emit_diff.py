@@ -118,6 +118,28 @@ def test_diff_undecided_without_arguments() -> None:
     assert not result.breaks
 
 
+def test_numbers_without_a_name_only_where_the_format_can_say_them(tmp_path: Path) -> None:
+    # strace prints syscall_0xbad for a number it has no name for; a runtime
+    # resolves names only (runc: 'unknown seccomp syscall "syscall_0xbad"
+    # ignored'), so the name-only formats leave it out and say so.
+    b = ProfileBuilder(Provenance("strace-log"))
+    b.add("x86_64", "read", calls=1)
+    b.add("x86_64", "syscall_0xbad", calls=1)
+    profile = b.build()
+    assert "syscall_0xbad" in emit([profile]).policy.names()
+    named = emit([profile], by_number=False)
+    assert named.unnamed == ("syscall_0xbad",) and named.policy.names() == {"read"}
+    exported = tmp_path / "p.json"
+    exported.write_text(profile.to_json())
+    r = CliRunner()
+    out = r.invoke(main, ["emit", str(exported), "--format", "oci"])
+    assert out.exit_code == 0 and "syscall_0xbad" not in out.stdout
+    assert ("tracebench: oci names syscalls, and these numbers have no name: syscall_0xbad; "
+            "left out (they get the default action)") in out.stderr
+    out = r.invoke(main, ["emit", str(exported), "--format", "c"])
+    assert out.exit_code == 0 and "0xbad" in out.stdout and "left out" not in out.stderr
+
+
 def test_denied_for_some_names_the_denied_values() -> None:
     b = ProfileBuilder(Provenance("strace-summary"))
     b.add("x86_64", "socket", calls=5)

@@ -471,6 +471,7 @@ def emit(ctx: click.Context, profiles: tuple[str, ...], fmt: str, default: str |
     writer = FORMATS[fmt].write if fmt in FORMATS else None
     if writer is None:
         fail(f"--format: cannot write {fmt!r} (choose from {', '.join(writable())})")
+    by_number = FORMATS[fmt].numbers
     result = emit_mod.emit(
         _load_profiles(ctx, profiles),
         default=Action.parse(default) if default else None,
@@ -479,7 +480,12 @@ def emit(ctx: click.Context, profiles: tuple[str, ...], fmt: str, default: str |
         never_allow=_read_names(never_allow) if never_allow else (),
         base=_base_policy(base, fmt) if base else None,
         pin_args=pins,
+        by_number=by_number,
     )
+    if result.unnamed:
+        click.echo(f"tracebench: {fmt} names syscalls, and these numbers have no name: "
+                   f"{', '.join(result.unnamed)}; left out (they get the default action)",
+                   err=True)
     for arch, names in sorted(result.missing.items()):
         click.echo(f"tracebench: not a syscall on {arch}, left out there: {', '.join(names)}",
                    err=True)

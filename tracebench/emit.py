@@ -47,6 +47,8 @@ class EmitResult:
     missing: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # names used by the program that --never-allow removed
     removed: tuple[str, ...] = ()
+    # syscall_0xNNN numbers used, left out because the format takes names only
+    unnamed: tuple[str, ...] = ()
 
 
 def parse_pin(spec: str) -> tuple[str, tuple[int, ...]]:
@@ -103,11 +105,14 @@ def _pinned_rules(profile: Profile, name: str, argnos: tuple[int, ...],
 def emit(profiles: Iterable[Profile], *, default: Action | None = None,
          arches: Sequence[str] = (), always_allow: Iterable[str] = (),
          never_allow: Iterable[str] = (), base: Policy | None = None,
-         pin_args: Iterable[str] = ()) -> EmitResult:
+         pin_args: Iterable[str] = (), by_number: bool = True) -> EmitResult:
     """Build an allowlist from the union of ``profiles``.
 
     ``default`` is the action for everything else: the base policy's when a
-    ``base`` is given, errno(EPERM) otherwise.
+    ``base`` is given, errno(EPERM) otherwise.  ``by_number=False`` (a format
+    that takes names only) leaves out the numbers libseccomp has no name for
+    (``syscall_0xNNN``): they get the default action, as a runtime that
+    cannot resolve the name would give them anyway.
     """
     from tracebench.profile import merge
 
@@ -142,7 +147,10 @@ def emit(profiles: Iterable[Profile], *, default: Action | None = None,
     # One rule for every target arch, as Docker's profiles are written: a name
     # resolves only where it exists (socketcall on i386), and every format
     # can say that.  A name used on one arch is allowed on the others too.
-    names = sorted(exists_somewhere - set(pins))
+    unnamed = tuple(sorted(n for n in exists_somewhere if n.startswith("syscall_0x")))
+    if by_number:
+        unnamed = ()
+    names = sorted(exists_somewhere - set(pins) - set(unnamed))
     rules = [Rule(tuple(names), ALLOW)] if names else []
     for name, argnos in sorted(pins.items()):
         if name not in exists_somewhere:
@@ -156,4 +164,4 @@ def emit(profiles: Iterable[Profile], *, default: Action | None = None,
     implicit = not arches and targets == [syscalls.native_arch()] and base is None
     policy = Policy(default, tuple(rules), () if implicit else tuple(targets),
                     name="tracebench emit")
-    return EmitResult(policy, missing, removed)
+    return EmitResult(policy, missing, removed, unnamed)

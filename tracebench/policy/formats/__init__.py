@@ -23,7 +23,9 @@ class Format:
     ``read(text, path)`` returns a Policy or raises PolicyError/ParseError with
     path and line; ``write(policy)`` returns the file's text.  Either may be
     None (read-only or write-only formats).  ``sniff(text)`` says whether a
-    file's content looks like this format (for auto-detection).
+    file's content looks like this format (for auto-detection).  ``numbers``:
+    whether it can name a syscall by its number (``syscall_0xNNN``, a number
+    libseccomp has no name for); the others take names only.
     """
 
     name: str
@@ -32,6 +34,7 @@ class Format:
     read: Callable[[str, str], Policy] | None = None
     write: Callable[[Policy], str] | None = None
     sniff: Callable[[str], bool] | None = None
+    numbers: bool = False
 
 
 FORMATS: dict[str, Format] = {

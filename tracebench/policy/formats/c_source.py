@@ -275,4 +275,5 @@ FORMAT = Format(
     description="C program that builds and loads the filter with libseccomp (write-only)",
     suffixes=(".c",),
     write=write,
+    numbers=True,
 )

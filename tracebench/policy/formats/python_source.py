@@ -139,4 +139,5 @@ FORMAT = Format(
     description="Python module that builds and loads the filter with pyseccomp (write-only)",
     suffixes=(".py",),
     write=write,
+    numbers=True,
 )
