@@ -471,7 +471,6 @@ def emit(ctx: click.Context, profiles: tuple[str, ...], fmt: str, default: str |
     writer = FORMATS[fmt].write if fmt in FORMATS else None
     if writer is None:
         fail(f"--format: cannot write {fmt!r} (choose from {', '.join(writable())})")
-    by_number = FORMATS[fmt].numbers
     result = emit_mod.emit(
         _load_profiles(ctx, profiles),
         default=Action.parse(default) if default else None,
@@ -480,7 +479,7 @@ def emit(ctx: click.Context, profiles: tuple[str, ...], fmt: str, default: str |
         never_allow=_read_names(never_allow) if never_allow else (),
         base=_base_policy(base, fmt) if base else None,
         pin_args=pins,
-        by_number=by_number,
+        by_number=FORMATS[fmt].numbers,
     )
     if result.unnamed:
         click.echo(f"tracebench: {fmt} names syscalls, and these numbers have no name: "

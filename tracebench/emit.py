@@ -147,9 +147,8 @@ def emit(profiles: Iterable[Profile], *, default: Action | None = None,
     # One rule for every target arch, as Docker's profiles are written: a name
     # resolves only where it exists (socketcall on i386), and every format
     # can say that.  A name used on one arch is allowed on the others too.
-    unnamed = tuple(sorted(n for n in exists_somewhere if n.startswith("syscall_0x")))
-    if by_number:
-        unnamed = ()
+    unnamed = () if by_number else tuple(sorted(n for n in exists_somewhere
+                                                if n.startswith("syscall_0x")))
     names = sorted(exists_somewhere - set(pins) - set(unnamed))
     rules = [Rule(tuple(names), ALLOW)] if names else []
     for name, argnos in sorted(pins.items()):
