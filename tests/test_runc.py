@@ -211,3 +211,21 @@ def test_an_emitted_allowlist_starts_under_runc_with_the_runtime_base(tmp_path: 
     ran = runc_run(tmp_path / "based", based.stdout, "errnos", args)
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout == "39 1 0\n110 0 0\n"  # pid 1 in its namespace, no parent there
+
+
+def test_pinned_arguments_are_enforced_by_runc(tmp_path: Path) -> None:
+    # The whole loop on one argument: record a program that opens AF_UNIX and
+    # AF_INET sockets, emit with socket's domain pinned (and runc's base), and
+    # run it in runc: the recorded domains work, AF_INET6 gets the default EPERM.
+    store = tmp_path / "store"
+    out = tb(store, "record", "-q", "--", build()["sockets"], "1", "2")
+    assert out.returncode == 0, out.stderr
+    based = tb(store, "emit", "--format", "oci", "--base", "runc-base", "--pin-args", "socket")
+    assert based.returncode == 0, based.stderr
+    ran = runc_run(tmp_path / "run", based.stdout, "sockets", ["1", "2", "10"])
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout == f"1 0 0\n2 0 0\n10 -1 {errno.EPERM}\n"
+    # Unpinned, socket is allowed whatever the domain.
+    loose = tb(store, "emit", "--format", "oci", "--base", "runc-base")
+    ran = runc_run(tmp_path / "loose", loose.stdout, "sockets", ["1", "2", "10"])
+    assert ran.returncode == 0 and ran.stdout == "1 0 0\n2 0 0\n10 0 0\n", ran.stderr

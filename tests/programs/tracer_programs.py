@@ -24,6 +24,7 @@ PROGRAMS = {
     "argforms": ["-O1", "-static"],
     "errnos": ["-O1", "-static"],
     "errnos32": ["-m32", "-static", "-nostdlib", "-O1"],
+    "sockets": ["-O1", "-static"],
     "int80": ["-O1", "-no-pie", "-static"],
     "m32": ["-m32", "-static", "-nostdlib", "-O1"],
 }
