@@ -229,3 +229,21 @@ def test_pinned_arguments_are_enforced_by_runc(tmp_path: Path) -> None:
     loose = tb(store, "emit", "--format", "oci", "--base", "runc-base")
     ran = runc_run(tmp_path / "loose", loose.stdout, "sockets", ["1", "2", "10"])
     assert ran.returncode == 0 and ran.stdout == "1 0 0\n2 0 0\n10 0 0\n", ran.stderr
+
+
+def test_a_32_bit_programs_allowlist_covers_its_architecture_in_runc(tmp_path: Path) -> None:
+    # m32 makes i386 calls only (int $0x80): emit targets i386 as well as the
+    # machine's x86_64, and runc loads both; an allowlist for x86_64 alone
+    # does not let the program's first i386 call through.
+    store = tmp_path / "store"
+    out = tb(store, "record", "-q", "--", build()["m32"])
+    assert out.returncode == 0, out.stderr
+    both = tb(store, "emit", "--format", "oci", "--base", "runc-base")
+    assert both.returncode == 0, both.stderr
+    arches = runtime_profile(both.stdout)["architectures"]
+    assert isinstance(arches, list) and "SCMP_ARCH_X86" in arches
+    ran = runc_run(tmp_path / "both", both.stdout, "m32", [])
+    assert ran.returncode == 0 and ran.stdout == "m32\nm32\n", ran.stderr
+    native = tb(store, "emit", "--format", "oci", "--base", "runc-base", "--arch", "x86_64")
+    ran = runc_run(tmp_path / "native", native.stdout, "m32", [])
+    assert ran.returncode != 0 and ran.stdout == ""
