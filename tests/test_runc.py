@@ -206,6 +206,10 @@ def test_an_emitted_allowlist_starts_under_runc_with_the_runtime_base(tmp_path: 
     alone = tb(store, "emit", "--format", "oci")
     based = tb(store, "emit", "--format", "oci", "--base", "runc-base")
     assert alone.returncode == 0 and based.returncode == 0, alone.stderr + based.stderr
+    # emit says so when it writes for a container runtime without a base
+    assert "add --base runc-base" in alone.stderr and "runc-base" not in based.stderr
+    plain = tb(store, "emit", "--format", "plain")
+    assert plain.returncode == 0 and "runc-base" not in plain.stderr
     failed = runc_run(tmp_path / "alone", alone.stdout, "errnos", args)
     assert failed.returncode != 0 and "operation not permitted" in failed.stderr
     ran = runc_run(tmp_path / "based", based.stdout, "errnos", args)

@@ -481,6 +481,10 @@ def emit(ctx: click.Context, profiles: tuple[str, ...], fmt: str, default: str |
         pin_args=pins,
         by_number=FORMATS[fmt].numbers,
     )
+    if FORMATS[fmt].container and base is None:
+        click.echo("tracebench: note: the container runtime makes calls of its own after "
+                   "loading the filter; without them it cannot start the container (add "
+                   "--base runc-base, or crun-base for Podman)", err=True)
     if result.unnamed:
         click.echo(f"tracebench: {fmt} names syscalls, and these numbers have no name: "
                    f"{', '.join(result.unnamed)}; left out (they get the default action)",

@@ -25,7 +25,9 @@ class Format:
     None (read-only or write-only formats).  ``sniff(text)`` says whether a
     file's content looks like this format (for auto-detection).  ``numbers``:
     whether it can name a syscall by its number (``syscall_0xNNN``, a number
-    libseccomp has no name for); the others take names only.
+    libseccomp has no name for); the others take names only.  ``container``:
+    a container runtime loads it, which makes calls of its own after loading
+    the filter (``emit --base runc-base`` adds them).
     """
 
     name: str
@@ -35,6 +37,7 @@ class Format:
     write: Callable[[Policy], str] | None = None
     sniff: Callable[[str], bool] | None = None
     numbers: bool = False
+    container: bool = False
 
 
 FORMATS: dict[str, Format] = {

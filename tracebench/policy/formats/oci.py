@@ -630,4 +630,5 @@ FORMAT = Format(
     read=read,
     write=write,
     sniff=sniff,
+    container=True,
 )

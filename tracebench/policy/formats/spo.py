@@ -303,4 +303,5 @@ FORMAT = Format(
     read=read,
     write=write,
     sniff=sniff,
+    container=True,
 )
