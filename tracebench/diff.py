@@ -8,14 +8,13 @@ the argument values the run recorded; without them it stays undecided.
 
 from __future__ import annotations
 
-import errno
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tracebench import syscalls
 from tracebench.errors import PolicyError
-from tracebench.policy.evaluate import Decision, evaluate
+from tracebench.policy.evaluate import ENOSYS, Decision, evaluate
 from tracebench.policy.model import Action, Context, Policy
 from tracebench.profile import Profile
 
@@ -33,10 +32,6 @@ _SOCKETCALL_NAMES = frozenset({
 })
 
 ALLOWED, DENIED, UNDECIDED, SOME_DENIED = "allowed", "denied", "undecided", "denied for some"
-# What a program sees from a call denied with ENOSYS: the answer of a kernel
-# that predates the call.  Docker denies clone3 so (without CAP_SYS_ADMIN)
-# because glibc then creates threads with clone, as it must on old kernels.
-_ENOSYS = Action("errno", errno.ENOSYS)
 
 
 @dataclass(frozen=True)
@@ -63,7 +58,7 @@ class UsedCall:
     @property
     def enosys(self) -> bool:
         """Denied with ENOSYS: breaks only a caller that does not fall back."""
-        return self.verdict in (DENIED, SOME_DENIED) and self.action == _ENOSYS
+        return self.verdict in (DENIED, SOME_DENIED) and self.action == ENOSYS
 
 
 @dataclass(frozen=True)
@@ -101,8 +96,7 @@ def _values(profile: Profile, arch: str, name: str, argnos: Sequence[int]
     for n in argnos:
         seen = profile.arg_values(arch, name, n)
         if seen is None:
-            hint = (" (import the log with --args)"
-                    if profile.provenance.source == "strace-log" and not profile.args else "")
+            hint = " (import the log with --args)" if profile.args_left_in_log else ""
             return f"needs argument {n}, which was not recorded{hint}"
         if not seen.complete:
             # More distinct values than a profile keeps, or calls whose value
@@ -195,7 +189,7 @@ def diff(profile: Profile, policy: Policy, ctx: Context, *,
                                                        ignore_unknown)
             if d.stub is not None:
                 detail = f"number above {d.stub}, the highest the policy names on {arch}"
-            if verdict in (DENIED, SOME_DENIED) and d.action == _ENOSYS:
+            if verdict in (DENIED, SOME_DENIED) and d.action == ENOSYS:
                 detail = "; ".join(filter(None, (
                     detail, "ENOSYS: harmless if the caller falls back to an older call")))
             line = policy.rules[d.rule_index].line if d.rule_index is not None else None

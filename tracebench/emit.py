@@ -87,8 +87,7 @@ def _pinned_rules(profile: Profile, name: str, argnos: tuple[int, ...],
             seen = profile.arg_values(arch, name, argno)
             if seen is None and profile.syscalls(arch) & {name}:
                 how = ("import the log with --args, or record with tracebench record"
-                       if profile.provenance.source == "strace-log" and not profile.args
-                       else "record with tracebench record")
+                       if profile.args_left_in_log else "record with tracebench record")
                 raise TracebenchError(f"--pin-args {name}: argument {argno} was not recorded "
                                       f"on {arch} ({how})")
             if seen is not None:

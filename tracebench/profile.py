@@ -179,6 +179,11 @@ class Profile:
         """One row per (pid, exe) with its total calls."""
         return self.rows.groupby(["pid", "exe"], as_index=False, sort=True)[["calls"]].sum()
 
+    @property
+    def args_left_in_log(self) -> bool:
+        """An strace log imported without ``--args``: its values are in the log, not here."""
+        return self.provenance.source == "strace-log" and not self.args
+
     def arg_values(self, arch: str, syscall: str, argno: int) -> ArgValues | None:
         """The values seen for argument ``argno`` of ``syscall``, if recorded."""
         return self.args.get((arch, syscall), {}).get(argno)
@@ -324,26 +329,29 @@ class ProfileBuilder:
         if per_arg is None:
             per_arg = self._args[(arch, syscall)] = {}
         for argno, value in enumerate(values):
-            if value is None:
-                continue
-            seen = per_arg.get(argno)
-            if seen is None:
-                seen = per_arg[argno] = set()
-            if value in seen:
-                continue
-            if len(seen) >= self.arg_cap:
-                self._incomplete.add((arch, syscall, argno))
-                continue
-            seen.add(value)
+            if value is not None:
+                self._keep(per_arg, arch, syscall, argno, value)
 
     def add_arg_values(self, arch: str, syscall: str, argno: int, values: Iterable[int],
                        complete: bool = True) -> None:
         """Record values seen for one argument; ``complete=False``: some calls' are missing."""
-        lead: list[int | None] = [None] * argno
-        for v in values:
-            self.add_args(arch, syscall, [*lead, v])
+        for value in values:
+            self._keep(self._args.setdefault((arch, syscall), {}), arch, syscall, argno, value)
         if not complete:
             self.mark_args_incomplete(arch, syscall, argno)
+
+    def _keep(self, per_arg: dict[int, set[int]], arch: str, syscall: str, argno: int,
+              value: int) -> None:
+        # Up to arg_cap distinct values per argument; past that the set is incomplete.
+        seen = per_arg.get(argno)
+        if seen is None:
+            seen = per_arg[argno] = set()
+        if value in seen:
+            return
+        if len(seen) >= self.arg_cap:
+            self._incomplete.add((arch, syscall, argno))
+            return
+        seen.add(value)
 
     def mark_args_incomplete(self, arch: str, syscall: str, argno: int) -> None:
         """Say that some calls' value of this argument were not recorded."""

@@ -26,16 +26,12 @@ class ParseFunction(Protocol):
 
 @dataclass(frozen=True)
 class Importer:
-    """One input format: how to recognise it and how to read it.
-
-    ``reads_args``: whether the format holds argument values (``args=True``).
-    """
+    """One input format: how to recognise it and how to read it."""
 
     name: str
     description: str
     sniff: Callable[[str], bool]
     parse: ParseFunction
-    reads_args: bool = False
 
 
 def _no_args(kind: str, sources: Sequence[tuple[str, IO[str]]]) -> None:
@@ -84,7 +80,7 @@ IMPORTERS: dict[str, Importer] = {
         Importer("strace-summary", "strace -c / -w -c / -S / -U summary tables "
                  "(one per personality)", _sniffer("strace-summary"), _summary),
         Importer("strace-log", "strace -f / -ff trace logs, terminal captures, "
-                 "-C logs (trace then table)", _sniffer("strace-log"), _log, reads_args=True),
+                 "-C logs (trace then table)", _sniffer("strace-log"), _log),
         Importer("audit", "kernel seccomp audit records (type=1326 / type=SECCOMP) "
                  "from dmesg, syslog or audit.log", _sniffer("audit"), _audit),
     )

@@ -57,7 +57,10 @@ _64BIT = 0x80000000  # __AUDIT_ARCH_64BIT
 # libseccomp compares only the low 32 bits of arguments on these (ARCH_SIZE_32).
 _CMP32_64BIT_ABIS = frozenset({"x32", "mips64n32", "mipsel64n32"})
 _KIND_BY_RET = {v: k for k, v in RET_VALUES.items()}
-_ENOSYS = Action("errno", errno.ENOSYS)
+# What a program sees from a call denied with ENOSYS (runc's stub, Docker's
+# clone3 rule): the answer of a kernel that predates the call, on which glibc
+# falls back to an older one (clone3 -> clone).
+ENOSYS = Action("errno", errno.ENOSYS)
 # runc's isAllowAction: under these defaults it adds no stub.
 _PERMISSIVE_KINDS = frozenset({"allow", "log", "trace"})
 
@@ -249,7 +252,7 @@ def evaluate(policy: Policy, ctx: Context, arch: str, syscall_name: str,
     judge = _judge(policy, ctx, ignore_unknown)
     highest = judge.stub.get(arch)
     if highest is not None and nr > highest:
-        return Decision(_ENOSYS, None, outcomes=(Outcome(_ENOSYS, None, (0,) * 6),),
+        return Decision(ENOSYS, None, outcomes=(Outcome(ENOSYS, None, (0,) * 6),),
                         stub=highest)
     width = _U32 if _regs32(arch) else _M64
     given = [None if a is None else a & width for a in (args or ())]
