@@ -10,17 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from programs.console import TRACEBENCH, tb
 
 from tracebench.profile import Profile
 from tracebench.store import Store
-
-TRACEBENCH = str(Path(sys.executable).with_name("tracebench"))
-
-
-def tb(store: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TRACEBENCH_STORE": str(store)}
-    return subprocess.run([TRACEBENCH, *args], capture_output=True, text=True, env=env,
-                          timeout=120, check=False)
 
 
 def test_record_stores_the_run_and_returns_the_exit_status(tmp_path: Path) -> None:

@@ -12,12 +12,12 @@ import json
 import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from programs.console import tb
 from programs.tracer_programs import build
 
 from tracebench.cli import main
@@ -182,12 +182,6 @@ def test_import_args_cli(tmp_path: Path) -> None:
     assert out.exit_code == 2
     assert out.output == (f"tracebench: {table}: strace -c tables hold no argument values "
                           "(only strace -f logs do)\n")
-
-
-def tb(store: Path, *argv: str, pre: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TRACEBENCH_STORE": str(store)}
-    return subprocess.run([*pre, sys.executable, "-m", "tracebench", *argv], env=env,
-                          capture_output=True, text=True, check=False)
 
 
 def profile_of(store: Path) -> Profile:

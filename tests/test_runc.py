@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import errno
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from programs.console import tb
 from programs.tracer_programs import build
 
 from tracebench import syscalls
@@ -186,12 +185,6 @@ def test_an_unknown_runtime_is_a_one_line_error(tmp_path: Path) -> None:
                              env={"TRACEBENCH_STORE": str(tmp_path)})
     assert out.exit_code == 2
     assert out.output == "tracebench: --runtime: unknown runtime 'crun' (known: runc)\n"
-
-
-def tb(store: Path, *argv: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TRACEBENCH_STORE": str(store)}
-    return subprocess.run([sys.executable, "-m", "tracebench", *argv], capture_output=True,
-                          text=True, check=False, env=env)
 
 
 def test_an_emitted_allowlist_starts_under_runc_with_the_runtime_base(tmp_path: Path) -> None:
