@@ -18,12 +18,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from programs.probes import agrees, results, tool
 from programs.tracer_programs import build
 
 from tracebench import syscalls
 from tracebench.emit import emit
 from tracebench.parsers.strace_log import read_logs
-from tracebench.policy import Action, Context, Policy
+from tracebench.policy import Context, Policy
 from tracebench.policy.evaluate import evaluate
 from tracebench.policy.formats import firejail, lxc, systemd
 
@@ -33,12 +34,6 @@ ARGS = (-1 & 0xFFFFFFFFFFFFFFFF, 0, 0, 0, 0, 0)  # what errnos passes
 # What errnos itself needs after its execve (static glibc start-up, printf).
 STARTUP = ("brk", "arch_prctl", "set_tid_address", "set_robust_list", "rseq", "prlimit64",
            "readlink", "getrandom", "mprotect", "newfstatat", "fstat", "write", "exit_group")
-
-
-def tool(name: str) -> str:
-    path = shutil.which(name)
-    assert path is not None, f"{name} is not installed (scripts/bootstrap.sh installs it)"
-    return path
 
 
 def numbers(names: Sequence[str]) -> list[int]:
@@ -51,21 +46,9 @@ def read_output(out: subprocess.CompletedProcess[str], names: Sequence[str]
                 ) -> dict[str, tuple[int, int]]:
     """errnos's lines "NR RESULT ERRNO", by syscall name."""
     assert out.returncode == 0, out.stdout + out.stderr
-    by_nr = {}
-    for line in out.stdout.splitlines():
-        nr, ret, err = map(int, line.split())
-        by_nr[nr] = (ret, err)
+    by_nr = results(out.stdout)
     assert sorted(by_nr) == sorted(numbers(names)), out.stdout + out.stderr
     return {n: by_nr[nr] for n, nr in zip(names, numbers(names), strict=True)}
-
-
-def agrees(action: Action, seen: tuple[int, int], deny_errnos: Sequence[int]) -> bool:
-    if action.kind == "errno":
-        return seen == (-1 if action.value else 0, action.value)
-    assert action.allows, action
-    # A call that ran fails on its arguments (or returns), never with the
-    # errnos the policy denies with (the tests run as root: no EPERM of its own).
-    return seen[0] != -1 or seen[1] not in deny_errnos
 
 
 def check(policy: Policy, probes: Sequence[str], seen: dict[str, tuple[int, int]],

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from programs.console import tb
+from programs.probes import agrees, results, tool
 from programs.tracer_programs import build
 
 from tracebench import syscalls
@@ -73,8 +74,7 @@ def runc_run(tmp_path: Path, profile_text: str, program: str, args: list[str]
              ) -> subprocess.CompletedProcess[str]:
     """``program`` (one of tests/programs) alone in a runc container, under an OCI
     seccomp profile as tracebench writes it."""
-    runc = shutil.which("runc")
-    assert runc is not None, "runc is not installed (scripts/bootstrap.sh installs it)"
+    runc = tool("runc")
     bundle = tmp_path / "bundle"
     (bundle / "rootfs").mkdir(parents=True)
     shutil.copy(build()[program], bundle / "rootfs" / program)
@@ -101,11 +101,7 @@ def run_in_runc(tmp_path: Path, policy: Policy, program: str = "errnos"
     args = [str(n) for n in PROBES] if program == "errnos" else []
     out = runc_run(tmp_path, oci.write(policy), program, args)
     assert out.returncode == 0, out.stderr
-    seen = {}
-    for line in out.stdout.splitlines():
-        nr, ret, err = map(int, line.split())
-        seen[nr] = (ret, err)
-    return seen
+    return results(out.stdout)
 
 
 def predicted(policy: Policy, ctx: Context, nr: int, arch: str = "x86_64") -> Action:
@@ -113,11 +109,8 @@ def predicted(policy: Policy, ctx: Context, nr: int, arch: str = "x86_64") -> Ac
     return evaluate(policy, ctx, arch, names[0] if names else f"syscall_{nr:#x}").action
 
 
-def agrees(action: Action, seen: tuple[int, int]) -> bool:
-    if action.kind == "errno":
-        return seen == (-1, action.value)
-    assert action.allows, action
-    return seen[0] != -1 or seen[1] not in (errno.EPERM, errno.ENOSYS)
+# What runc's stub or the policy answers with; a call that ran gets neither.
+DENY_ERRNOS = (errno.EPERM, errno.ENOSYS)
 
 
 @pytest.mark.parametrize("highest", [None, 302], ids=["docker-default", "up-to-prlimit64"])
@@ -126,11 +119,12 @@ def test_runc_answers_as_the_evaluator_says(tmp_path: Path, highest: int | None)
     seen = run_in_runc(tmp_path, policy)
     assert sorted(seen) == sorted(PROBES)
     wrong = {nr: (str(predicted(policy, RUNC, nr)), seen[nr]) for nr in PROBES
-             if not agrees(predicted(policy, RUNC, nr), seen[nr])}
+             if not agrees(predicted(policy, RUNC, nr), seen[nr], DENY_ERRNOS)}
     assert wrong == {}
     # The stub is what makes the difference: without it, numbers above the
     # highest would get the default errno(1), and runc gives ENOSYS.
-    stubbed = [nr for nr in PROBES if not agrees(predicted(policy, BARE, nr), seen[nr])]
+    stubbed = [nr for nr in PROBES
+               if not agrees(predicted(policy, BARE, nr), seen[nr], DENY_ERRNOS)]
     assert stubbed and all(seen[nr] == (-1, errno.ENOSYS) for nr in stubbed)
     if highest is not None:
         assert {318, 435, 1000} <= set(stubbed)
@@ -144,11 +138,11 @@ def test_runc_answers_i386_calls_as_the_evaluator_says(tmp_path: Path) -> None:
     seen = run_in_runc(tmp_path, policy, "errnos32")
     assert sorted(seen) == [20, 21, 64, 224, 435, 449, 456, 457, 460, 500, 1000]
     wrong = {nr: (str(predicted(policy, RUNC, nr, "i386")), got) for nr, got in seen.items()
-             if not agrees(predicted(policy, RUNC, nr, "i386"), got)}
+             if not agrees(predicted(policy, RUNC, nr, "i386"), got, DENY_ERRNOS)}
     assert wrong == {}
     assert seen[1000] == (-1, errno.ENOSYS) and seen[20] == (1, 0)  # getpid: pid 1
     stubbed = [nr for nr, got in seen.items()
-               if not agrees(predicted(policy, BARE, nr, "i386"), got)]
+               if not agrees(predicted(policy, BARE, nr, "i386"), got, DENY_ERRNOS)]
     assert stubbed and all(seen[nr] == (-1, errno.ENOSYS) for nr in stubbed)
 
 
