@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from programs.strace_fixtures import LOGS
 from programs.tracer_programs import build
 
 from tracebench import extensions
@@ -26,11 +27,6 @@ from tracebench.errors import TracebenchError
 from tracebench.parsers import linescan, strace_fastpath
 from tracebench.parsers.strace_log import read_logs
 
-FIX = Path(__file__).parent / "fixtures" / "strace"
-LOGS = sorted(
-    p for p in FIX.rglob("*")
-    if p.is_file() and p.suffix not in (".md", ".tsv", ".c", ".json") and "audit" not in p.parts
-)
 LEADERS = list(strace_fastpath.LEADERS)
 
 Reading = tuple[int, int, bytes, int, int]

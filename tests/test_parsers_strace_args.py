@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from programs.console import tb
+from programs.strace_fixtures import FIX, LOGS
 from programs.tracer_programs import build
 
 from tracebench.cli import main
@@ -30,11 +31,6 @@ from tracebench.policy import Context
 from tracebench.policy.formats import FORMATS
 from tracebench.profile import Profile
 
-FIX = Path(__file__).parent / "fixtures" / "strace"
-LOGS = sorted(
-    p for p in FIX.rglob("*")
-    if p.is_file() and p.suffix not in (".md", ".tsv", ".c", ".json") and "audit" not in p.parts
-)
 DOCKER = Path(__file__).resolve().parent.parent / "tracebench" / "policies" / "docker-default.json"
 CLONE_FORK = 0x01000000 | 0x00200000 | 17  # CLONE_CHILD_SETTID|CLONE_CHILD_CLEARTID|SIGCHLD
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from programs.strace_fixtures import FIX, LOGS
 
 from tracebench.errors import ParseError
 from tracebench.parsers import ImportResult, strace_fastpath
@@ -24,11 +25,6 @@ from tracebench.parsers.strace_log import read_logs
 # Every test runs with the C line scanner and with the regex (conftest.each_scan).
 pytestmark = pytest.mark.usefixtures("each_scan")
 
-FIX = Path(__file__).parent / "fixtures" / "strace"
-LOGS = sorted(
-    p for p in FIX.rglob("*")
-    if p.is_file() and p.suffix not in (".md", ".tsv", ".c", ".json") and "audit" not in p.parts
-)
 
 
 def outcome(run: Callable[[], ImportResult]) -> tuple[Any, ...]:
