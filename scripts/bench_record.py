@@ -26,7 +26,12 @@ full <= 1.0, fast <= 0.7.  ``--scale K`` multiplies the syscalls made by
 strace's few milliseconds) is a fixed cost, so the e2e ratio of a short run
 is mostly start-up, and the traced ratio is what longer runs tend to.
 
+``--busy N`` runs N processes that only spin beside every measurement, as
+on a machine other programs are using (a tracer that polls before it sleeps
+takes CPU time those programs and the tracees compete for).
+
     .venv/bin/python scripts/bench_record.py [--reps 9] [--only loop,threads] [--scale 2]
+                                             [--busy 1]
 
 It also prints what one ptrace request costs through python-ptrace's
 binding and through the bare ctypes call the recorder's hot path uses.
@@ -244,11 +249,25 @@ def main() -> int:
     parser.add_argument("--verbose", action="store_true",
                         help="print every time measured, the spread of the ratios and "
                         "the ratio of the fastest runs")
+    parser.add_argument("--busy", type=int, default=0,
+                        help="processes spinning beside every measurement (a busy machine)")
     ns = parser.parse_args()
     binding, direct = request_costs()
     print(f"one ptrace request (PTRACE_GETEVENTMSG, stopped tracee): python-ptrace binding "
           f"{binding:.2f} us, bare ctypes {direct:.2f} us")
     compile_package()
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                for _ in range(ns.busy)]
+    try:
+        return measure(ns)
+    finally:
+        for p in spinners:
+            p.kill()
+            p.wait()
+
+
+def measure(ns: argparse.Namespace) -> int:
+    """Build the workloads, time every tool on each, print the ratios."""
     tracer = [sys.executable, "-m", "tracebench.tracer"]
     with tempfile.TemporaryDirectory(prefix="tracebench-bench-") as tmp:
         out = Path(tmp) / "result.json"
@@ -285,7 +304,9 @@ def main() -> int:
             line = f"{name:8s} strace {statistics.median(ref):5.2f} s | floor {ratio('floor')}"
             for mode in ("full", "fast"):
                 line += f" | {mode} e2e {ratio(mode)}, traced {ratio(mode + '-traced')}"
-            print(f"{line}  [{ns.reps} reps, scale {ns.scale}, load {os.getloadavg()[0]:.1f}]",
+            busy = f", {ns.busy} busy" if ns.busy else ""
+            print(f"{line}  [{ns.reps} reps, scale {ns.scale}{busy}, "
+                  f"load {os.getloadavg()[0]:.1f}]",
                   flush=True)
             if ns.verbose:
                 for tool, got in times.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ import pytest
 from programs.tracer_programs import build
 
 from tracebench.errors import TraceError
-from tracebench.tracer import native, record
+from tracebench.tracer import kernel, native, record, recorder
 from tracebench.tracer.recorder import Recorder
 
 pytestmark = pytest.mark.slow
@@ -79,3 +80,82 @@ def test_native_asked_for_but_not_built(monkeypatch: pytest.MonkeyPatch) -> None
     # Unset, the Python loop takes over.
     monkeypatch.delenv("TRACEBENCH_LOOP")
     assert record(["/bin/true"]).exit_status == 0
+
+
+# -- the C loop's adaptive polling (hotloop.c, struct tb_adapt) ---------------
+# polling() is (polling now, trials, changes, windows until the next trial, stage).
+
+def _loop(poll: int) -> native.Loop:
+    return native.Loop(kernel.PtraceSyscallInfo(), poll, recorder.NATIVE_POLLS)
+
+
+def _window(loop: native.Loop, polling_ns: int, sleeping_ns: int) -> tuple[int, ...]:
+    """End one window that took as long as the current setting takes."""
+    return loop.polling(polling_ns if loop.polling()[0] else sleeping_ns)
+
+
+def test_polling_is_kept_while_it_is_faster_and_trials_grow_rarer() -> None:
+    loop = _loop(kernel.WALL | os.WNOHANG)
+    try:
+        assert loop.polling() == (1, 0, 0, 1, 0)  # polls first; the first window is start-up
+        seen = [_window(loop, 1000, 2000) for _ in range(3 + 8 + 2 + 16 + 2 + 32 + 2 + 64 + 2)]
+        # start-up window, trial (one window each way), 8 windows, trial, 16,
+        # trial, 32, trial, 64 (the longest), trial
+        assert [s[0] for s in seen[:3]] == [1, 0, 1]  # the trial's second window did not poll
+        assert seen[2][1:4] == (1, 0, 8)
+        assert seen[3 + 8 + 2 - 1][1:] == (2, 0, 16, 0)
+        assert seen[-1][1:] == (5, 0, 64, 0)
+        assert all(s[2] == 0 for s in seen)
+    finally:
+        loop.close()
+
+
+def test_polling_stops_when_sleeping_is_faster_and_comes_back() -> None:
+    loop = _loop(kernel.WALL | os.WNOHANG)
+    try:
+        for _ in range(3):  # start-up window, one trial
+            state = _window(loop, 3000, 1000)
+        assert state[:3] == (0, 1, 1)
+        assert state[3] == 4  # trials are frequent again after a change
+        # The machine gets quiet: polling pays again, from the next trial on.
+        for _ in range(4 + 2):
+            state = _window(loop, 1000, 3000)
+        assert state[:3] == (1, 2, 2)
+    finally:
+        loop.close()
+
+
+def test_one_cpu_never_polls() -> None:
+    loop = _loop(kernel.WALL)  # no WNOHANG: Recorder._poll_flags on a single CPU
+    try:
+        for _ in range(10):
+            assert loop.polling(1) == (0, 0, 0, 1, 0)
+    finally:
+        loop.close()
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_trials_run_during_a_long_trace_and_the_counts_stay_exact(
+        mode: str, progs: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    states = []
+    close = native.Loop.close
+
+    def keep_state(self: native.Loop) -> None:
+        if self.state:
+            states.append(self.polling())
+        close(self)
+
+    monkeypatch.setattr(native.Loop, "close", keep_state)
+    monkeypatch.delenv("TRACEBENCH_LOOP", raising=False)
+    n = 15000
+    profile = record([progs["many"], str(n), "2"], mode=mode).profile
+    # 2 threads x 2 calls x 15000: 60,000 calls, 120,000 stops in full mode
+    # (29 windows of 4096 stops; 14 in fast mode): a trial polls in one
+    # window and sleeps in the other, so both ways of waiting were used.
+    assert len(states) == 1 and states[0][1] >= (2 if mode == "full" else 1)
+    rows = profile.rows.set_index("syscall")
+    assert rows.loc["getppid", "calls"] == 2 * n
+    assert rows.loc["dup", "calls"] == 2 * n
+    if mode == "full":
+        assert rows.loc["dup", "errors"] == 2 * n
+        assert rows.loc["getppid", "errors"] == 0

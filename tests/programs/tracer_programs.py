@@ -21,6 +21,7 @@ PROGRAMS = {
     "sleeper": ["-O1", "-pthread"],
     "endings": ["-O1", "-pthread"],
     "args": ["-O1"],
+    "many": ["-O1", "-pthread"],
     "argforms": ["-O1", "-static"],
     "errnos": ["-O1", "-static"],
     "errnos32": ["-m32", "-static", "-nostdlib", "-O1"],

@@ -50,6 +50,7 @@ def _load() -> Any:
             ("tb_counter_get", [vp, i32, vp], None),
             ("tb_counter_add_entered", [vp, i32, ctypes.c_int64], None),
             ("tb_entry", [vp, i32, i32, i32], None),
+            ("tb_adapt_feed", [vp, ctypes.c_int64, vp], None),
             ("tb_run_full", [vp], i32),
             ("tb_run_fast", [vp], i32)):
         fn = getattr(lib, name)
@@ -117,6 +118,16 @@ class Loop:
 
     def entry(self, tid: int, cid: int, timed: bool) -> None:
         self.lib.tb_entry(self.state, tid, cid, int(timed))
+
+    def polling(self, took_ns: int = -1) -> tuple[int, int, int, int, int]:
+        """The adaptive polling's state (hotloop.c, struct tb_adapt).
+
+        (polling now, trials, changes, windows until the next trial, stage);
+        with ``took_ns``, first end a window as if it had taken that long.
+        """
+        out = (ctypes.c_int64 * 5)()
+        self.lib.tb_adapt_feed(self.state, took_ns, out)
+        return int(out[0]), int(out[1]), int(out[2]), int(out[3]), int(out[4])
 
     def runner(self, full: bool) -> Any:
         """The run function (no argument conversion at every call: it is hot)."""

@@ -42,7 +42,11 @@ microseconds, and a tracer that went to sleep must then be woken, which on
 this project's VMs (an inter-processor interrupt to a halted virtual CPU)
 costs more than the polls; measured with scripts/bench_record.py, the
 single-threaded workloads ran about 25% faster this way (Python loop, 3
-polls) and 40% faster again in the C loop (NATIVE_POLLS).
+polls) and 40% faster again in the C loop (NATIVE_POLLS).  When the CPUs
+are busy with other programs, polling takes CPU time the tracees need
+(the same workload then ran 1.3x slower polling than not): the C loop
+measures which way is faster as it goes and keeps that one (hotloop.c,
+struct tb_adapt); the Python loop, the fallback, always polls.
 """
 
 from __future__ import annotations
@@ -73,11 +77,12 @@ _ARCH_ONLY = itemgetter(0)
 _SIGTRAP_SYSGOOD = signal.SIGTRAP | 0x80
 # (arch, nr, args[6]) of a struct ptrace_syscall_info (entry and seccomp alike).
 _UNPACK_INFO = struct.Struct("<4xI16xQ6Q").unpack_from
-# Polls before sleeping in the C loop.  Each takes well under a microsecond
-# there (against several through ctypes), so it polls more times than the
-# Python loop's three to cover the same few microseconds; measured with
-# scripts/bench_record.py, 20 made the single-threaded full-mode workload
-# about 40% faster than 3 and did not slow the multi-threaded one.
+# Polls before sleeping in the C loop, when it polls (it measures whether
+# polling pays).  Each takes well under a microsecond there (against several
+# through ctypes), so it polls more times than the Python loop's three to
+# cover the same few microseconds; measured with scripts/bench_record.py, 20
+# made the single-threaded full-mode workload about 40% faster than 3 and did
+# not slow the multi-threaded one.
 NATIVE_POLLS = 20
 # Calls that never return when they succeed (fast mode sees no returns).
 _NEVER_RETURN = frozenset({"exit", "exit_group"})
