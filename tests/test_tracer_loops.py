@@ -97,14 +97,18 @@ def _window(loop: native.Loop, polling_ns: int, sleeping_ns: int) -> tuple[int, 
 def test_polling_is_kept_while_it_is_faster_and_trials_grow_rarer() -> None:
     loop = _loop(kernel.WALL | os.WNOHANG)
     try:
-        assert loop.polling() == (1, 0, 0, 1, 0)  # polls first; the first window is start-up
-        seen = [_window(loop, 1000, 2000) for _ in range(3 + 8 + 2 + 16 + 2 + 32 + 2 + 64 + 2)]
-        # start-up window, trial (one window each way), 8 windows, trial, 16,
-        # trial, 32, trial, 64 (the longest), trial
-        assert [s[0] for s in seen[:3]] == [1, 0, 1]  # the trial's second window did not poll
-        assert seen[2][1:4] == (1, 0, 8)
-        assert seen[3 + 8 + 2 - 1][1:] == (2, 0, 16, 0)
-        assert seen[-1][1:] == (5, 0, 64, 0)
+        # It polls from the start; the first 4 windows (the program starting)
+        # are no trial.
+        assert loop.polling() == (1, 0, 0, 4, 0)
+        seen = [_window(loop, 1000, 2000)
+                for _ in range(4 + 4 + 32 + 4 + 64 + 4 + 128 + 4 + 256 + 4)]
+        # A trial: two windows one way, two the other, the first way again.
+        assert [s[0] for s in seen[3:7]] == [1, 0, 0, 1]
+        assert [s[4] for s in seen[3:7]] == [1, 2, 3, 4]
+        # Kept, and the next trial comes after 32 windows, then 64, 128, 256.
+        assert seen[7] == (1, 1, 0, 32, 0)
+        assert seen[7 + 32 + 4] == (1, 2, 0, 64, 0)
+        assert seen[-1] == (1, 5, 0, 256, 0)
         assert all(s[2] == 0 for s in seen)
     finally:
         loop.close()
@@ -113,14 +117,28 @@ def test_polling_is_kept_while_it_is_faster_and_trials_grow_rarer() -> None:
 def test_polling_stops_when_sleeping_is_faster_and_comes_back() -> None:
     loop = _loop(kernel.WALL | os.WNOHANG)
     try:
-        for _ in range(3):  # start-up window, one trial
+        for _ in range(4 + 4):  # start, one trial
             state = _window(loop, 3000, 1000)
-        assert state[:3] == (0, 1, 1)
-        assert state[3] == 4  # trials are frequent again after a change
-        # The machine gets quiet: polling pays again, from the next trial on.
-        for _ in range(4 + 2):
-            state = _window(loop, 1000, 3000)
-        assert state[:3] == (1, 2, 2)
+        # Given up; trials are frequent again after a change.
+        assert state == (0, 1, 1, 16, 0)
+        # The machine gets quiet: polling pays again, from the next trial on
+        # (this one sleeps first: the order alternates).
+        seen = [_window(loop, 1000, 3000) for _ in range(16 + 4)]
+        assert [s[0] for s in seen[15:19]] == [0, 1, 1, 0]
+        assert seen[-1] == (1, 2, 2, 16, 0)
+    finally:
+        loop.close()
+
+
+def test_a_difference_within_the_margin_changes_nothing() -> None:
+    loop = _loop(kernel.WALL | os.WNOHANG)
+    try:
+        for _ in range(4 + 4):
+            state = _window(loop, 1010, 1000)  # polling 1% slower: kept
+        assert state == (1, 1, 0, 32, 0)
+        for _ in range(32 + 4):
+            state = _window(loop, 1030, 1000)  # 3% slower: given up
+        assert state == (0, 2, 1, 16, 0)
     finally:
         loop.close()
 
@@ -129,7 +147,7 @@ def test_one_cpu_never_polls() -> None:
     loop = _loop(kernel.WALL)  # no WNOHANG: Recorder._poll_flags on a single CPU
     try:
         for _ in range(10):
-            assert loop.polling(1) == (0, 0, 0, 1, 0)
+            assert loop.polling(1) == (0, 0, 0, 4, 0)
     finally:
         loop.close()
 
@@ -150,9 +168,9 @@ def test_trials_run_during_a_long_trace_and_the_counts_stay_exact(
     n = 15000
     profile = record([progs["many"], str(n), "2"], mode=mode).profile
     # 2 threads x 2 calls x 15000: 60,000 calls, 120,000 stops in full mode
-    # (29 windows of 4096 stops; 14 in fast mode): a trial polls in one
-    # window and sleeps in the other, so both ways of waiting were used.
-    assert len(states) == 1 and states[0][1] >= (2 if mode == "full" else 1)
+    # (117 windows of 1024 stops; 58 in fast mode): a trial polls in two
+    # windows and sleeps in two, so both ways of waiting were used.
+    assert len(states) == 1 and states[0][1] >= (3 if mode == "full" else 2)
     rows = profile.rows.set_index("syscall")
     assert rows.loc["getppid", "calls"] == 2 * n
     assert rows.loc["dup", "calls"] == 2 * n
