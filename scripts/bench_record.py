@@ -28,10 +28,13 @@ is mostly start-up, and the traced ratio is what longer runs tend to.
 
 ``--busy N`` runs N processes that only spin beside every measurement, as
 on a machine other programs are using (a tracer that polls before it sleeps
-takes CPU time those programs and the tracees compete for).
+takes CPU time those programs and the tracees compete for).  ``--never-poll``
+adds the tracing alone with the C loop's polling turned off
+(``recorder.NATIVE_POLLS = 0``), to compare with the loop that measures
+whether polling pays (hotloop.c, struct tb_adapt).
 
     .venv/bin/python scripts/bench_record.py [--reps 9] [--only loop,threads] [--scale 2]
-                                             [--busy 1]
+                                             [--busy 1] [--never-poll]
 
 It also prints what one ptrace request costs through python-ptrace's
 binding and through the bare ctypes call the recorder's hot path uses.
@@ -93,6 +96,14 @@ int main(int argc, char **argv) {
     return 0;
 }
 """
+
+# ``python -m tracebench.tracer`` with the C loop's polling off (--never-poll);
+# ``timed`` puts ``--out FILE`` after the code, as after ``-m tracebench.tracer``.
+NEVER_POLL = (
+    "import sys\n"
+    "from tracebench.tracer import __main__ as tracer, recorder\n"
+    "recorder.NATIVE_POLLS = 0\n"
+    "sys.exit(tracer.main(sys.argv[1:]))\n")
 
 # The floor: the least a ptrace tracer that takes both stops of every syscall
 # can do (one wait4, PTRACE_GET_SYSCALL_INFO and PTRACE_SYSCALL per stop;
@@ -251,6 +262,8 @@ def main() -> int:
                         "the ratio of the fastest runs")
     parser.add_argument("--busy", type=int, default=0,
                         help="processes spinning beside every measurement (a busy machine)")
+    parser.add_argument("--never-poll", action="store_true",
+                        help="also time the tracing with the C loop's polling off")
     ns = parser.parse_args()
     binding, direct = request_costs()
     print(f"one ptrace request (PTRACE_GETEVENTMSG, stopped tracee): python-ptrace binding "
@@ -278,6 +291,8 @@ def measure(ns: argparse.Namespace) -> int:
             "full": [*cli, "--mode", "full", "--"],
             "fast": [*cli, "--mode", "fast", "--"],
             "full-traced": [*tracer, "--mode", "full", "--"],
+            **({"never-poll-traced": [sys.executable, "-c", NEVER_POLL, "--mode", "full", "--"]}
+               if ns.never_poll else {}),
             "fast-traced": [*tracer, "--mode", "fast", "--"],
         }
         startup = statistics.median(timed([*tools["full"], "/bin/true"]) for _ in range(3))
@@ -302,6 +317,8 @@ def measure(ns: argparse.Namespace) -> int:
                 return f"{statistics.median(got):5.2f} s x{r:.2f}"
 
             line = f"{name:8s} strace {statistics.median(ref):5.2f} s | floor {ratio('floor')}"
+            if ns.never_poll:
+                line += f" | never polling, traced {ratio('never-poll-traced')}"
             for mode in ("full", "fast"):
                 line += f" | {mode} e2e {ratio(mode)}, traced {ratio(mode + '-traced')}"
             busy = f", {ns.busy} busy" if ns.busy else ""
