@@ -12,7 +12,8 @@
  * time, argument values not seen before) is handed back to Python, which
  * keeps all the policy: this file decides nothing the Python loop does not
  * decide the same way (recorder.py's _loop_full and _loop_fast, which stay
- * as the fallback and are tested against this one).
+ * as the fallback and are tested against this one), except whether to poll
+ * before sleeping (struct tb_adapt), which changes no count.
  *
  * Plain C, no Python API: the functions are called through ctypes (CDLL,
  * which releases the GIL, so the signal thread runs while this loop sleeps
@@ -86,9 +87,9 @@ struct tb_seen {
  * CPU on an idle machine, and costs CPU time the tracees need when the CPUs
  * are busy.  Measured side by side with strace (5 interleaved repetitions of
  * scripts/bench_record.py's workloads), the single-threaded loop took x0.69
- * of strace's time polling 20 times and x0.95
- * sleeping at once on an idle machine, but x1.28 polling and x0.93 sleeping
- * with one busy process beside it.  So the loop measures instead of guessing:
+ * of strace's time polling 20 times and x0.95 sleeping at once on an idle
+ * machine, but x1.28 polling and x0.93 sleeping with one busy process
+ * beside it.  So the loop measures instead of guessing:
  * it times windows of TB_WINDOW hot stops, and now and then runs a trial
  * (two windows polling, two not) and keeps whichever way took less time.
  * The windows are short so that a trial costs little when one way is much
@@ -96,7 +97,9 @@ struct tb_seen {
  * with trials of one 4096-stop window each way, x0.963 with these, and
  * x0.937 never polling (5 interleaved repetitions each).
  * Trials grow rarer (up to every TB_TRIAL_MAX windows) while the answer stays
- * the same, and frequent again when it changes. */
+ * the same, and frequent again when it changes.  A window's time includes
+ * what Python does for the events within it, whichever way it waits.  How
+ * the tracer waits changes nothing of what it counts. */
 #define TB_WINDOW 1024
 #define TB_START 4
 #define TB_TRIAL_MIN 16
