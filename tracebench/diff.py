@@ -58,7 +58,11 @@ class UsedCall:
     @property
     def enosys(self) -> bool:
         """Denied with ENOSYS: breaks only a caller that does not fall back."""
-        return self.verdict in (DENIED, SOME_DENIED) and self.action == ENOSYS
+        return _denied_with_enosys(self.verdict, self.action)
+
+
+def _denied_with_enosys(verdict: str, action: Action) -> bool:
+    return verdict in (DENIED, SOME_DENIED) and action == ENOSYS
 
 
 @dataclass(frozen=True)
@@ -189,7 +193,7 @@ def diff(profile: Profile, policy: Policy, ctx: Context, *,
                                                        ignore_unknown)
             if d.stub is not None:
                 detail = f"number above {d.stub}, the highest the policy names on {arch}"
-            if verdict in (DENIED, SOME_DENIED) and d.action == ENOSYS:
+            if _denied_with_enosys(verdict, d.action):
                 detail = "; ".join(filter(None, (
                     detail, "ENOSYS: harmless if the caller falls back to an older call")))
             line = policy.rules[d.rule_index].line if d.rule_index is not None else None
