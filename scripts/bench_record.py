@@ -30,7 +30,7 @@ is mostly start-up, and the traced ratio is what longer runs tend to.
 on a machine other programs are using (a tracer that polls before it sleeps
 takes CPU time those programs and the tracees compete for).  ``--never-poll``
 adds the tracing alone with the C loop's polling turned off
-(``recorder.NATIVE_POLLS = 0``), to compare with the loop that measures
+(``recorder.NATIVE_SPIN_US = 0``), to compare with the loop that measures
 whether polling pays (hotloop.c, struct tb_adapt).
 
     .venv/bin/python scripts/bench_record.py [--reps 9] [--only loop,threads] [--scale 2]
@@ -102,7 +102,7 @@ int main(int argc, char **argv) {
 NEVER_POLL = (
     "import sys\n"
     "from tracebench.tracer import __main__ as tracer, recorder\n"
-    "recorder.NATIVE_POLLS = 0\n"
+    "recorder.NATIVE_SPIN_US = 0\n"
     "sys.exit(tracer.main(sys.argv[1:]))\n")
 
 # The floor: the least a ptrace tracer that takes both stops of every syscall

@@ -86,7 +86,7 @@ def test_native_asked_for_but_not_built(monkeypatch: pytest.MonkeyPatch) -> None
 # polling() is (polling now, trials, changes, windows until the next trial, stage).
 
 def _loop(poll: int) -> native.Loop:
-    return native.Loop(kernel.PtraceSyscallInfo(), poll, recorder.NATIVE_POLLS)
+    return native.Loop(kernel.PtraceSyscallInfo(), poll, recorder.NATIVE_SPIN_US)
 
 
 def _window(loop: native.Loop, polling_ns: int, sleeping_ns: int) -> tuple[int, ...]:

@@ -89,7 +89,8 @@ struct tb_seen {
  * scripts/bench_record.py's workloads), the single-threaded loop took x0.69
  * of strace's time polling 20 times and x0.95 sleeping at once on an idle
  * machine, but x1.28 polling and x0.93 sleeping with one busy process
- * beside it.  So the loop measures instead of guessing:
+ * beside it (polls are now bounded by time, spin_ns, not by count: see
+ * NATIVE_SPIN_US in recorder.py).  So the loop measures instead of guessing:
  * it times windows of TB_WINDOW hot stops, and now and then runs a trial
  * (two windows polling, two not) and keeps whichever way took less time.
  * The windows are short so that a trial costs little when one way is much
@@ -107,7 +108,8 @@ struct tb_seen {
 #define TB_MARGIN 0.02
 
 struct tb_adapt {
-    int polls;           /* polls per stop when polling; 0: never poll, no trials */
+    uint64_t spin_ns;    /* how long to poll before sleeping, when polling; 0: never
+                          * poll, no trials */
     int on;              /* polling now */
     int chosen;          /* the answer of the last trial */
     unsigned stops;      /* hot stops in this window */
@@ -391,11 +393,11 @@ static uint64_t now_ns(void)
     return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
-static void adapt_init(struct tb_adapt *a, int polls)
+static void adapt_init(struct tb_adapt *a, int spin_us)
 {
     memset(a, 0, sizeof *a);
-    a->polls = polls;
-    a->on = a->chosen = polls > 0;
+    a->spin_ns = spin_us > 0 ? (uint64_t)spin_us * 1000u : 0;
+    a->on = a->chosen = spin_us > 0;
     a->left = TB_START; /* the program starting (events for Python) is no fair sample */
     a->interval = TB_TRIAL_MIN;
     a->start = now_ns();
@@ -440,7 +442,7 @@ static void adapt_window(struct tb_adapt *a, uint64_t took)
 /* One hot stop taken: count it into the window. */
 static inline void adapt_stop(struct tb_adapt *a)
 {
-    if (a->polls && ++a->stops == TB_WINDOW) {
+    if (a->spin_ns && ++a->stops == TB_WINDOW) {
         uint64_t now = now_ns();
         adapt_window(a, now - a->start);
         a->start = now;
@@ -453,7 +455,7 @@ static inline void adapt_stop(struct tb_adapt *a)
 void tb_adapt_feed(struct tb_state *s, int64_t took, int64_t *out)
 {
     struct tb_adapt *a = &s->adapt;
-    if (took >= 0 && a->polls)
+    if (took >= 0 && a->spin_ns)
         adapt_window(a, (uint64_t)took);
     out[0] = a->on;
     out[1] = a->trials;
@@ -466,7 +468,7 @@ void tb_adapt_feed(struct tb_state *s, int64_t took, int64_t *out)
 
 void tb_free(struct tb_state *s);
 
-struct tb_state *tb_new(struct tb_info *info, int64_t *out, int poll, int polls)
+struct tb_state *tb_new(struct tb_info *info, int64_t *out, int poll, int spin_us)
 {
     struct tb_state *s = calloc(1, sizeof *s);
     if (!s)
@@ -474,7 +476,7 @@ struct tb_state *tb_new(struct tb_info *info, int64_t *out, int poll, int polls)
     s->info = info;
     s->out = out;
     s->poll = poll;
-    adapt_init(&s->adapt, poll == TB_WALL ? 0 : polls);
+    adapt_init(&s->adapt, poll == TB_WALL ? 0 : spin_us);
     s->nslots_cap = 256;
     s->slots = malloc(s->nslots_cap * sizeof *s->slots);
     s->ncounters_cap = 256;
@@ -543,14 +545,18 @@ void tb_entry(struct tb_state *s, int tid, int cid, int timed)
 
 static pid_t next_stop(struct tb_state *s, int *status, struct rusage *ru)
 {
-    /* Poll before sleeping, when it pays (struct tb_adapt). */
-    int polls = s->adapt.on ? s->adapt.polls : 0;
-    for (int k = 0; k < polls; k++) {
-        pid_t p = wait4(-1, status, s->poll, ru);
-        if (p > 0)
-            return p;
-        if (p < 0)
-            break;
+    /* Poll before sleeping, when it pays (struct tb_adapt), for up to
+     * spin_ns: long enough for a tracee whose CPU must first be woken (a
+     * round trip of 15-20 us on this project's VMs when they are idle). */
+    if (s->adapt.on) {
+        uint64_t start = now_ns();
+        for (;;) {
+            pid_t p = wait4(-1, status, s->poll, ru);
+            if (p > 0)
+                return p;
+            if (p < 0 || now_ns() - start >= s->adapt.spin_ns)
+                break;
+        }
     }
     return wait4(-1, status, TB_WALL, ru);
 }

@@ -64,15 +64,16 @@ class Loop:
 
     ``info`` is the caller's ``struct ptrace_syscall_info`` buffer (the C loop
     fills it at every stop); ``event`` holds what the last run handed back:
-    ``[pid, wait status, errno or counter]``.  ``poll`` and ``polls``: the
-    wait4 flags and number of the polls made before sleeping in wait4.
+    ``[pid, wait status, errno or counter]``.  ``poll`` and ``spin_us``: the
+    wait4 flags of the polls made before sleeping in wait4, and for how many
+    microseconds at most to poll.
     """
 
-    def __init__(self, info: ctypes.Structure, poll: int, polls: int) -> None:
+    def __init__(self, info: ctypes.Structure, poll: int, spin_us: int) -> None:
         self.lib = _load()
         self.event = (ctypes.c_int64 * 3)()
         self.state = self.lib.tb_new(ctypes.addressof(info), ctypes.addressof(self.event), poll,
-                                      polls)
+                                      spin_us)
         if not self.state:
             raise MemoryError("tb_new")
         self._counts = (ctypes.c_int64 * 4)()

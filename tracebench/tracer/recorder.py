@@ -36,15 +36,19 @@ Per stop the hot path makes three system calls (wait4, one
 PTRACE_GET_SYSCALL_INFO, the resume) and resumes the tracee *before* doing
 its bookkeeping, so that work overlaps the tracee's run on the other core.
 Keys are ints (``arch << 32 | nr``), names are resolved once at the end.
-Before it sleeps in wait4 the tracer polls a few times (WNOHANG) when it has
-more than one CPU: a traced syscall often stops again within those few
-microseconds, and a tracer that went to sleep must then be woken, which on
-this project's VMs (an inter-processor interrupt to a halted virtual CPU)
-costs more than the polls; measured with scripts/bench_record.py, the
-single-threaded workloads ran about 25% faster this way (Python loop, 3
-polls) and 40% faster again in the C loop (NATIVE_POLLS).  When the CPUs
-are busy with other programs, polling takes CPU time the tracees need
-(the same workload then ran 1.3x slower polling than not): the C loop
+Before it sleeps in wait4 the tracer polls (WNOHANG) when it has more than
+one CPU: a traced syscall often stops again within microseconds, and a
+tracer that went to sleep must then be woken, which on this project's VMs
+(an inter-processor interrupt to a halted virtual CPU) costs more than the
+polls.  The Python loop polls 3 times (the single-threaded workloads of
+scripts/bench_record.py ran about 25% faster).  The C loop polls for up to
+NATIVE_SPIN_US: when the VM is idle, the tracee's own CPU has halted while
+it was stopped, and the round trip from resuming it to its next stop takes
+15-20 us (a histogram over 100,000 stops of the loop workload); 20 polls
+(about 8 us) then only added to the wake-up, 100 us of polling made the
+loop and find workloads x0.46 and x0.5 of strace's time (x0.9 sleeping at
+once).  When the CPUs are busy with other programs, polling takes CPU time
+the tracees need (the loop ran 1.3x slower polling than not): the C loop
 measures which way is faster as it goes and keeps that one (hotloop.c,
 struct tb_adapt); the Python loop, the fallback, always polls.
 """
@@ -77,13 +81,9 @@ _ARCH_ONLY = itemgetter(0)
 _SIGTRAP_SYSGOOD = signal.SIGTRAP | 0x80
 # (arch, nr, args[6]) of a struct ptrace_syscall_info (entry and seccomp alike).
 _UNPACK_INFO = struct.Struct("<4xI16xQ6Q").unpack_from
-# Polls before sleeping in the C loop, when it polls (it measures whether
-# polling pays).  Each takes well under a microsecond there (against several
-# through ctypes), so it polls more times than the Python loop's three to
-# cover the same few microseconds; measured with scripts/bench_record.py, 20
-# made the single-threaded full-mode workload about 40% faster than 3 and did
-# not slow the multi-threaded one.
-NATIVE_POLLS = 20
+# How long the C loop polls before it sleeps, when it polls (it measures
+# whether polling pays), in microseconds.  See the module docstring.
+NATIVE_SPIN_US = 100
 # Calls that never return when they succeed (fast mode sees no returns).
 _NEVER_RETURN = frozenset({"exit", "exit_group"})
 
@@ -311,7 +311,7 @@ class Recorder:
     def _loop_native(self, req: list[bool]) -> None:
         # The C loop (hotloop.c) takes the hot stops and hands back the rest,
         # which is handled here exactly as the Python loops handle it.
-        loop = self.native = native.Loop(self._info, self._poll_flags(), NATIVE_POLLS)
+        loop = self.native = native.Loop(self._info, self._poll_flags(), NATIVE_SPIN_US)
         try:
             for tid, task in self.tasks.items():
                 loop.task_set(tid, task[3][4])
