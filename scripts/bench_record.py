@@ -3,7 +3,8 @@
 
 Workloads (built or created in a temporary directory):
 
-* ``find``: GNU find over a tree of 400 directories and 40,000 files,
+* ``find``: GNU find over a tree of 400 directories and 40,000 files (times
+  ``--scale``),
   ``-size -1k`` so that every file is stat'ed;
 * ``loop``: a C program making 200,000 small syscalls in a tight loop
   (getppid, a 1-byte read of /dev/zero, lseek, a failing close);
@@ -22,9 +23,11 @@ of ``tracebench record``, start-up included) and the tracing alone
 from the fork to the last exit).  Prints the median of each and the median
 of the per-repetition ratios to strace's wall time.  Targets (on e2e):
 full <= 1.0, fast <= 0.7.  ``--scale K`` multiplies the syscalls made by
-``loop`` and ``threads`` by K: the recorder's start-up (about 0.15 s, against
+every workload by K: the recorder's start-up (about 0.07 s, against
 strace's few milliseconds) is a fixed cost, so the e2e ratio of a short run
-is mostly start-up, and the traced ratio is what longer runs tend to.
+is mostly start-up, and the traced ratio is what longer runs tend to.  The
+``break-even`` printed for each mode is how long strace must run for the
+e2e ratio to reach the target, from that start-up and the traced ratio.
 
 ``--busy N`` runs N processes that only spin beside every measurement, as
 on a machine other programs are using (a tracer that polls before it sleeps
@@ -162,7 +165,7 @@ def build(work: Path, scale: int) -> dict[str, list[str]]:
         subprocess.run(["gcc", "-O2", *flags, "-o", str(work / name), str(work / f"{name}.c")],
                        check=True)
     tree = work / "tree"
-    for d in range(400):
+    for d in range(400 * scale):
         sub = tree / f"d{d // 20}" / f"e{d}"
         sub.mkdir(parents=True)
         for f in range(100):
@@ -234,6 +237,17 @@ def spread(got: list[float], ref: list[float]) -> str:
             f"fastest x{min(got) / min(ref):.2f}")
 
 
+def break_even(startup: float, traced: list[float], ref: list[float], target: float) -> str:
+    """How long strace must run for ``startup`` plus the tracing to be ``target`` of it.
+
+    With the traced ratio r (median per repetition), start-up s and strace's
+    time T, the end-to-end ratio is r + s/T: at most ``target`` from
+    T = s / (target - r) on, never when r is at the target already.
+    """
+    r = statistics.median(a / b for a, b in zip(traced, ref, strict=True))
+    return f"{startup / (target - r):.2f} s" if r < target else "never"
+
+
 def compile_package() -> None:
     """Compile tracebench's modules, as pip does when it installs a package.
 
@@ -256,7 +270,7 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=9)
     parser.add_argument("--only", default="find,loop,threads")
     parser.add_argument("--scale", type=int, default=1,
-                        help="multiply the syscalls of loop and threads by this")
+                        help="multiply the syscalls of every workload by this")
     parser.add_argument("--verbose", action="store_true",
                         help="print every time measured, the spread of the ratios and "
                         "the ratio of the fastest runs")
@@ -319,8 +333,9 @@ def measure(ns: argparse.Namespace) -> int:
             line = f"{name:8s} strace {statistics.median(ref):5.2f} s | floor {ratio('floor')}"
             if ns.never_poll:
                 line += f" | never polling, traced {ratio('never-poll-traced')}"
-            for mode in ("full", "fast"):
+            for mode, target in (("full", 1.0), ("fast", 0.7)):
                 line += f" | {mode} e2e {ratio(mode)}, traced {ratio(mode + '-traced')}"
+                line += f" (break-even {break_even(startup, times[mode + '-traced'], ref, target)})"
             busy = f", {ns.busy} busy" if ns.busy else ""
             print(f"{line}  [{ns.reps} reps, scale {ns.scale}{busy}, "
                   f"load {os.getloadavg()[0]:.1f}]",

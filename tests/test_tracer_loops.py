@@ -152,6 +152,22 @@ def test_one_cpu_never_polls() -> None:
         loop.close()
 
 
+def test_polling_is_bounded_while_the_program_sleeps(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The C loop polls for at most NATIVE_SPIN_US before it sleeps in wait4:
+    # a program blocked for 0.4 s costs the tracer about one budget of CPU
+    # time, not 0.4 s of it (as a loop that polled until the next stop would).
+    import resource
+
+    monkeypatch.delenv("TRACEBENCH_LOOP", raising=False)
+    assert native.wanted() and len(os.sched_getaffinity(0)) > 1
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    result = record(["/bin/sleep", "0.4"])
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    assert result.exit_status == 0 and result.elapsed >= 0.4
+    assert cpu < 0.15, f"the tracer used {cpu:.3f} s of CPU while the program slept 0.4 s"
+
+
 @pytest.mark.parametrize("mode", ["full", "fast"])
 def test_trials_run_during_a_long_trace_and_the_counts_stay_exact(
         mode: str, progs: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
