@@ -52,6 +52,7 @@ import json
 import os
 import py_compile
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -196,7 +197,6 @@ def request_costs() -> tuple[float, float]:
     conversion and a Python-level result check) and through the bare ctypes
     call the recorder's hot path uses (prebuilt pointer, no argtypes).
     """
-    import signal
 
     from ptrace.binding import func
 
@@ -283,6 +283,10 @@ def main() -> int:
     print(f"one ptrace request (PTRACE_GETEVENTMSG, stopped tracee): python-ptrace binding "
           f"{binding:.2f} us, bare ctypes {direct:.2f} us")
     compile_package()
+    # Killed (SIGTERM, SIGHUP), the benchmark still stops its spinners: a
+    # spinner left behind would make every later measurement a busy one.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, frame: sys.exit(128 + signum))
     spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
                 for _ in range(ns.busy)]
     try:
