@@ -130,15 +130,36 @@ def test_polling_stops_when_sleeping_is_faster_and_comes_back() -> None:
         loop.close()
 
 
-def test_a_difference_within_the_margin_changes_nothing() -> None:
+def test_polling_must_pay_to_be_kept_and_more_to_be_taken_up() -> None:
     loop = _loop(kernel.WALL | os.WNOHANG)
     try:
         for _ in range(4 + 4):
-            state = _window(loop, 1010, 1000)  # polling 1% slower: kept
+            state = _window(loop, 985, 1000)  # polling 1.5% faster: kept
         assert state == (1, 1, 0, 32, 0)
         for _ in range(32 + 4):
-            state = _window(loop, 1030, 1000)  # 3% slower: given up
+            state = _window(loop, 995, 1000)  # 0.5% faster: not worth its CPU time
         assert state == (0, 2, 1, 16, 0)
+        for _ in range(16 + 4):
+            state = _window(loop, 985, 1000)  # 1.5% faster: not taken up again
+        assert state == (0, 3, 1, 32, 0)
+        for _ in range(32 + 4):
+            state = _window(loop, 970, 1000)  # 3% faster: taken up
+        assert state == (1, 4, 2, 16, 0)
+    finally:
+        loop.close()
+
+
+def test_polls_learn_how_long_to_wait() -> None:
+    # hotloop.c spin_missed: polls that gave up before a stop that came
+    # within the 100 us budget (a slow wake-up) poll twice that long next
+    # time; polls outwaited by a blocking call are halved, down to 4 us.
+    loop = _loop(kernel.WALL | os.WNOHANG)
+    try:
+        full = recorder.NATIVE_SPIN_US * 1000
+        assert [loop.spin_missed(1_000_000) for _ in range(6)] == [
+            full // 2, full // 4, full // 8, full // 16, 4000, 4000]
+        assert loop.spin_missed(30_000) == 60_000
+        assert loop.spin_missed(70_000) == full
     finally:
         loop.close()
 

@@ -92,7 +92,7 @@ struct tb_seen {
  * beside it (polls are now bounded by time, spin_ns, not by count: see
  * NATIVE_SPIN_US in recorder.py).  So the loop measures instead of guessing:
  * it times windows of TB_WINDOW hot stops, and now and then runs a trial
- * (two windows polling, two not) and keeps whichever way took less time.
+ * (two windows polling, two not) and polls only while that is faster.
  * The windows are short so that a trial costs little when one way is much
  * slower: with one busy process beside it, find took x0.977 of strace's time
  * with trials of one 4096-stop window each way, x0.963 with these, and
@@ -106,10 +106,13 @@ struct tb_seen {
 #define TB_TRIAL_MIN 16
 #define TB_TRIAL_MAX 256
 #define TB_MARGIN 0.02
+#define TB_KEEP 0.01
+#define TB_SPIN_MIN_NS 4000u
 
 struct tb_adapt {
-    uint64_t spin_ns;    /* how long to poll before sleeping, when polling; 0: never
-                          * poll, no trials */
+    uint64_t spin_ns;    /* how long to poll before sleeping at most, when polling;
+                          * 0: never poll, no trials */
+    uint64_t budget_ns;  /* how long to poll next time (spin_missed) */
     int on;              /* polling now */
     int chosen;          /* the answer of the last trial */
     unsigned stops;      /* hot stops in this window */
@@ -396,7 +399,7 @@ static uint64_t now_ns(void)
 static void adapt_init(struct tb_adapt *a, int spin_us)
 {
     memset(a, 0, sizeof *a);
-    a->spin_ns = spin_us > 0 ? (uint64_t)spin_us * 1000u : 0;
+    a->spin_ns = a->budget_ns = spin_us > 0 ? (uint64_t)spin_us * 1000u : 0;
     a->on = a->chosen = spin_us > 0;
     a->left = TB_START; /* the program starting (events for Python) is no fair sample */
     a->interval = TB_TRIAL_MIN;
@@ -414,10 +417,13 @@ static void adapt_window(struct tb_adapt *a, uint64_t took)
     } else {
         a->ns[a->on] += took;
         if (a->stage == 4) {
-            /* Polling must have been TB_MARGIN faster to be taken up, and
-             * TB_MARGIN slower to be given up (the noise of short windows). */
+            /* Polling burns CPU time, so it must pay: it is kept while it
+             * makes the windows TB_KEEP faster, and taken up again only
+             * when TB_MARGIN faster (the noise of short windows).  A program
+             * that mostly blocks (sleeps, waits for input) takes as long
+             * either way, and is then traced without polling. */
             double r = (double)a->ns[1] / (double)(a->ns[0] ? a->ns[0] : 1);
-            int on = a->chosen ? r < 1.0 + TB_MARGIN : r < 1.0 - TB_MARGIN;
+            int on = a->chosen ? r < 1.0 - TB_KEEP : r < 1.0 - TB_MARGIN;
             a->trials++;
             if (on == a->chosen) {
                 if (a->interval < TB_TRIAL_MAX)
@@ -543,20 +549,52 @@ void tb_entry(struct tb_state *s, int tid, int cid, int timed)
         enter(s, t, cid, entry_key(s->info), s->info->entry.args, timed);
 }
 
+/* The polls gave up after budget_ns, and the stop came ``waited`` ns after
+ * they began.  Sooner than spin_ns: polling a little longer would have
+ * caught it (the program's CPU was slow to wake, say), so poll twice that
+ * long next time.  Later: a call that blocks (a sleep, a read from a pipe),
+ * for which polling only burns CPU time, so poll half as long, down to
+ * TB_SPIN_MIN_NS; a program that mostly blocks then costs the tracer a
+ * few microseconds per call, not spin_ns. */
+static void spin_missed(struct tb_adapt *a, uint64_t waited)
+{
+    if (waited < a->spin_ns)
+        a->budget_ns = 2 * waited < a->spin_ns ? 2 * waited : a->spin_ns;
+    else if (a->budget_ns / 2 > TB_SPIN_MIN_NS)
+        a->budget_ns /= 2;
+    else
+        a->budget_ns = TB_SPIN_MIN_NS;
+}
+
+/* For the tests: what spin_missed makes of a wait; the budget (ns) then. */
+int64_t tb_spin_missed(struct tb_state *s, int64_t waited)
+{
+    spin_missed(&s->adapt, (uint64_t)waited);
+    return (int64_t)s->adapt.budget_ns;
+}
+
 static pid_t next_stop(struct tb_state *s, int *status, struct rusage *ru)
 {
     /* Poll before sleeping, when it pays (struct tb_adapt), for up to
-     * spin_ns: long enough for a tracee whose CPU must first be woken (a
-     * round trip of 15-20 us on this project's VMs when they are idle). */
-    if (s->adapt.on) {
+     * budget_ns: at first spin_ns, long enough for a tracee whose CPU must
+     * first be woken (a round trip of 15-20 us on this project's VMs when
+     * they are idle), then as spin_missed learns. */
+    struct tb_adapt *a = &s->adapt;
+    if (a->on) {
         uint64_t start = now_ns();
         for (;;) {
             pid_t p = wait4(-1, status, s->poll, ru);
             if (p > 0)
                 return p;
-            if (p < 0 || now_ns() - start >= s->adapt.spin_ns)
+            if (p < 0)
+                return wait4(-1, status, TB_WALL, ru);
+            if (now_ns() - start >= a->budget_ns)
                 break;
         }
+        pid_t p = wait4(-1, status, TB_WALL, ru);
+        if (p > 0)
+            spin_missed(a, now_ns() - start);
+        return p;
     }
     return wait4(-1, status, TB_WALL, ru);
 }

@@ -51,6 +51,7 @@ def _load() -> Any:
             ("tb_counter_add_entered", [vp, i32, ctypes.c_int64], None),
             ("tb_entry", [vp, i32, i32, i32], None),
             ("tb_adapt_feed", [vp, ctypes.c_int64, vp], None),
+            ("tb_spin_missed", [vp, ctypes.c_int64], ctypes.c_int64),
             ("tb_run_full", [vp], i32),
             ("tb_run_fast", [vp], i32)):
         fn = getattr(lib, name)
@@ -129,6 +130,11 @@ class Loop:
         out = (ctypes.c_int64 * 5)()
         self.lib.tb_adapt_feed(self.state, took_ns, out)
         return int(out[0]), int(out[1]), int(out[2]), int(out[3]), int(out[4])
+
+    def spin_missed(self, waited_ns: int) -> int:
+        """How long the next polls will last (ns) after polls that missed a stop
+        which came ``waited_ns`` after they began (hotloop.c, spin_missed)."""
+        return int(self.lib.tb_spin_missed(self.state, waited_ns))
 
     def runner(self, full: bool) -> Any:
         """The run function (no argument conversion at every call: it is hot)."""

@@ -48,9 +48,12 @@ it was stopped, and the round trip from resuming it to its next stop takes
 (about 8 us) then only added to the wake-up, 100 us of polling made the
 loop and find workloads x0.46 and x0.5 of strace's time (x0.9 sleeping at
 once).  When the CPUs are busy with other programs, polling takes CPU time
-the tracees need (the loop ran 1.3x slower polling than not): the C loop
-measures which way is faster as it goes and keeps that one (hotloop.c,
-struct tb_adapt); the Python loop, the fallback, always polls.
+the tracees need (the loop ran 1.3x slower polling than not), and when the
+program mostly blocks it only burns CPU time: the C loop measures whether
+polling makes it faster as it goes and polls only while it does
+(hotloop.c, struct tb_adapt), and polls less long after calls that
+outlasted the polls (spin_missed); the Python loop, the fallback, always
+polls.
 """
 
 from __future__ import annotations
