@@ -554,8 +554,8 @@ void tb_entry(struct tb_state *s, int tid, int cid, int timed)
  * caught it (the program's CPU was slow to wake, say), so poll twice that
  * long next time.  Later: a call that blocks (a sleep, a read from a pipe),
  * for which polling only burns CPU time, so poll half as long, down to
- * TB_SPIN_MIN_NS; a program that mostly blocks then costs the tracer a
- * few microseconds per call, not spin_ns. */
+ * TB_SPIN_MIN_NS.  (A program that mostly blocks is traced without polling
+ * once a trial has shown that polling does not pay: struct tb_adapt.) */
 static void spin_missed(struct tb_adapt *a, uint64_t waited)
 {
     if (waited < a->spin_ns)
