@@ -1,6 +1,8 @@
 """Generated source: the C (libseccomp) and Python (pyseccomp) programs, and Go for go-seccomp-bpf.
 
 The C test compiles with ``gcc ... -lseccomp`` (CI needs libseccomp-dev).
+The Go is parsed by tree-sitter-go, the Go grammar GitHub uses (there is no
+Go toolchain here, and go-seccomp-bpf is not packaged to build against).
 The programs must build the filter tracebench.sandbox builds (same decision
 for every syscall), agree with each other byte for byte in libseccomp's
 pseudo code, and do in the kernel what the real policies say.
@@ -15,6 +17,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import tree_sitter_go
+from test_formats_a_roundtrip import CASES, read_case
+from tree_sitter import Language, Node, Parser
 
 from tracebench import sandbox, syscalls
 from tracebench.errors import PolicyError
@@ -172,6 +177,71 @@ def test_rules_with_the_default_action_are_left_out() -> None:
 
 
 # ---------------------------------------------------------------- Go
+
+GO = Parser(Language(tree_sitter_go.language()))
+GO_IMPORT = "github.com/elastic/go-seccomp-bpf"
+
+
+def _go_policies() -> list[tuple[str, Policy]]:
+    """Every fixture policy the Go writer takes: as read, or for x86_64 when it has several."""
+    out = []
+    for fmt, path in CASES:
+        policy = read_case(fmt, path)
+        if len(policy.arches) > 1:
+            policy = oci.for_host(policy.resolve(X86_64), "x86_64")
+        try:
+            go_source.write(policy)
+        except PolicyError:
+            # What go-seccomp-bpf cannot say (Docker's profiles: errno other
+            # than EPERM, conditions that may overlap): the Beats writer's
+            # refusals, pinned in test_formats_a_beats.py.
+            continue
+        out.append((Path(path).name, policy))
+    return out
+
+
+GO_POLICIES = _go_policies()
+
+
+def _go_problems(text: str) -> list[str]:
+    """Where tree-sitter-go found a syntax error or a missing token (line:column)."""
+    found = []
+    stack: list[Node] = [GO.parse(text.encode()).root_node]
+    while stack:
+        node = stack.pop()
+        if node.is_error or node.is_missing:
+            row, col = node.start_point
+            found.append(f"{row + 1}:{col + 1} {node.type}")
+        stack.extend(node.children)
+    return found
+
+
+def _go_strings(text: str) -> set[str]:
+    stack: list[Node] = [GO.parse(text.encode()).root_node]
+    out = set()
+    while stack:
+        node = stack.pop()
+        if node.type == "interpreted_string_literal" and node.text is not None:
+            out.add(node.text.decode()[1:-1])
+        stack.extend(node.children)
+    return out - {GO_IMPORT}
+
+
+def test_the_go_parser_finds_what_is_broken() -> None:
+    text = go_source.write(GO_POLICIES[0][1])
+    assert _go_problems(text) == []
+    assert _go_problems(text.replace("\n}\n", "\n", 1)) != []  # the last brace dropped
+    assert _go_problems(text.replace(": seccomp.", " seccomp.", 1)) != []
+
+
+@pytest.mark.parametrize("policy", [p for _, p in GO_POLICIES], ids=[n for n, _ in GO_POLICIES])
+def test_go_source_is_go_and_names_every_call(policy: Policy) -> None:
+    # The Beats, go-seccomp-bpf and Security Profiles Operator fixtures.
+    assert len(GO_POLICIES) >= 10
+    text = go_source.write(policy, package="sandbox", var="Allowed")
+    assert _go_problems(text) == []
+    assert _go_strings(text) == {n for r in policy.rules for n in r.names}
+
 
 
 def test_go_struct_is_beats_own_policy_file() -> None:
