@@ -237,6 +237,11 @@ def spread(got: list[float], ref: list[float]) -> str:
             f"fastest x{min(got) / min(ref):.2f}")
 
 
+def median_ratio(got: list[float], ref: list[float]) -> float:
+    """The median of the per-repetition ratios of ``got`` to ``ref``."""
+    return statistics.median(a / b for a, b in zip(got, ref, strict=True))
+
+
 def break_even(startup: float, traced: list[float], ref: list[float], target: float) -> str:
     """How long strace must run for ``startup`` plus the tracing to be ``target`` of it.
 
@@ -244,7 +249,7 @@ def break_even(startup: float, traced: list[float], ref: list[float], target: fl
     time T, the end-to-end ratio is r + s/T: at most ``target`` from
     T = s / (target - r) on, never when r is at the target already.
     """
-    r = statistics.median(a / b for a, b in zip(traced, ref, strict=True))
+    r = median_ratio(traced, ref)
     return f"{startup / (target - r):.2f} s" if r < target else "never"
 
 
@@ -331,8 +336,7 @@ def measure(ns: argparse.Namespace) -> int:
             def ratio(tool: str, ref: list[float] = ref,
                       times: dict[str, list[float]] = times) -> str:
                 got = times[tool]
-                r = statistics.median(a / b for a, b in zip(got, ref, strict=True))
-                return f"{statistics.median(got):5.2f} s x{r:.2f}"
+                return f"{statistics.median(got):5.2f} s x{median_ratio(got, ref):.2f}"
 
             line = f"{name:8s} strace {statistics.median(ref):5.2f} s | floor {ratio('floor')}"
             if ns.never_poll:

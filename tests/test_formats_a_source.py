@@ -14,6 +14,7 @@ import errno
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -203,28 +204,25 @@ def _go_policies() -> list[tuple[str, Policy]]:
 GO_POLICIES = _go_policies()
 
 
-def _go_problems(text: str) -> list[str]:
-    """Where tree-sitter-go found a syntax error or a missing token (line:column)."""
-    found = []
+def _go_nodes(text: str) -> Iterator[Node]:
+    """Every node of the tree tree-sitter-go parses ``text`` into."""
     stack: list[Node] = [GO.parse(text.encode()).root_node]
     while stack:
         node = stack.pop()
-        if node.is_error or node.is_missing:
-            row, col = node.start_point
-            found.append(f"{row + 1}:{col + 1} {node.type}")
+        yield node
         stack.extend(node.children)
-    return found
+
+
+def _go_problems(text: str) -> list[str]:
+    """Where tree-sitter-go found a syntax error or a missing token (line:column)."""
+    return [f"{n.start_point[0] + 1}:{n.start_point[1] + 1} {n.type}"
+            for n in _go_nodes(text) if n.is_error or n.is_missing]
 
 
 def _go_strings(text: str) -> set[str]:
-    stack: list[Node] = [GO.parse(text.encode()).root_node]
-    out = set()
-    while stack:
-        node = stack.pop()
-        if node.type == "interpreted_string_literal" and node.text is not None:
-            out.add(node.text.decode()[1:-1])
-        stack.extend(node.children)
-    return out - {GO_IMPORT}
+    """The Go string literals in ``text`` but the import path."""
+    return {n.text.decode()[1:-1] for n in _go_nodes(text)
+            if n.type == "interpreted_string_literal" and n.text is not None} - {GO_IMPORT}
 
 
 def test_the_go_parser_finds_what_is_broken() -> None:
@@ -241,7 +239,6 @@ def test_go_source_is_go_and_names_every_call(policy: Policy) -> None:
     text = go_source.write(policy, package="sandbox", var="Allowed")
     assert _go_problems(text) == []
     assert _go_strings(text) == {n for r in policy.rules for n in r.names}
-
 
 
 def test_go_struct_is_beats_own_policy_file() -> None:
